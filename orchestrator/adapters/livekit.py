@@ -1,0 +1,359 @@
+"""LiveKitEgressGateway: LiveKit's Egress and Room APIs through livekit-api; protobuf stops here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aiohttp
+from google.protobuf.json_format import MessageToDict
+from livekit import api
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from orchestrator.domain.egress import (
+    EgressKind,
+    EgressStatus,
+    FileResult,
+    ImageResult,
+    Observation,
+    Results,
+    RoomSnapshot,
+    SegmentResult,
+    StreamResult,
+)
+from orchestrator.domain.errors import (
+    EgressAlreadyEnded,
+    EgressUnknownToLiveKit,
+    LiveKitRejected,
+    LiveKitUnavailable,
+)
+from orchestrator.domain.redact import redact_stream_url, redact_text
+from orchestrator.domain.requests import (
+    EgressRequest,
+    FileType,
+    Preset,
+    S3Target,
+    fingerprint_of,
+    normalise_stream_url,
+    stream_target,
+)
+from orchestrator.metrics import Metrics
+
+T = TypeVar("T")
+
+_STATUS = {
+    api.EGRESS_STARTING: EgressStatus.STARTING,
+    api.EGRESS_ACTIVE: EgressStatus.ACTIVE,
+    api.EGRESS_ENDING: EgressStatus.ENDING,
+    api.EGRESS_COMPLETE: EgressStatus.COMPLETE,
+    api.EGRESS_FAILED: EgressStatus.FAILED,
+    api.EGRESS_ABORTED: EgressStatus.ABORTED,
+    api.EGRESS_LIMIT_REACHED: EgressStatus.LIMIT_REACHED,
+}
+_KIND = {
+    "room_composite": EgressKind.ROOM_COMPOSITE,
+    "track_composite": EgressKind.TRACK_COMPOSITE,
+    "track": EgressKind.TRACK,
+    "participant": EgressKind.PARTICIPANT,
+    "web": EgressKind.WEB,
+}
+_PRESET = {
+    Preset.P720_30: api.EncodingOptionsPreset.H264_720P_30,
+    Preset.P720_60: api.EncodingOptionsPreset.H264_720P_60,
+    Preset.P1080_30: api.EncodingOptionsPreset.H264_1080P_30,
+    Preset.P1080_60: api.EncodingOptionsPreset.H264_1080P_60,
+    Preset.PORTRAIT_720_30: api.EncodingOptionsPreset.PORTRAIT_H264_720P_30,
+    Preset.PORTRAIT_720_60: api.EncodingOptionsPreset.PORTRAIT_H264_720P_60,
+    Preset.PORTRAIT_1080_30: api.EncodingOptionsPreset.PORTRAIT_H264_1080P_30,
+    Preset.PORTRAIT_1080_60: api.EncodingOptionsPreset.PORTRAIT_H264_1080P_60,
+}
+_FILE_TYPE = {FileType.MP4: api.EncodedFileType.MP4, FileType.OGG: api.EncodedFileType.OGG,
+              FileType.MP3: api.EncodedFileType.MP3}
+_STREAM_STATUS = {api.StreamInfo.ACTIVE: "active", api.StreamInfo.FINISHED: "finished",
+                  api.StreamInfo.FAILED: "failed"}
+_TRANSIENT_CODES = frozenset({"unavailable", "internal", "unknown", "deadline_exceeded", "dataloss"})
+
+
+class LiveKitEgressGateway:
+    """Every call this service makes to LiveKit goes through here.
+
+    Errors come out as the domain's LiveKit errors, with stream keys and storage secrets redacted.
+    Idempotent calls (list, stop, layout) are retried on transient failures; starts are not retried
+    here, because a blind retry could make a second recording: the egress service decides.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        *,
+        timeout_s: float = 10.0,
+        start_timeout_s: float = 35.0,
+        attempts: int = 3,
+        backoff_s: float = 1.0,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._url, self._key, self._secret = url, api_key, api_secret
+        self._timeout_s, self._start_timeout_s = timeout_s, start_timeout_s
+        self._attempts, self._backoff_s = attempts, backoff_s
+        self._metrics = metrics
+        self._api: api.LiveKitAPI | None = None
+        self._start_api: api.LiveKitAPI | None = None
+
+    # LiveKitAPI must be built inside a running event loop, so build it on first use.
+    def _client(self, *, start: bool = False) -> api.LiveKitAPI:
+        if start:
+            if self._start_api is None:
+                self._start_api = api.LiveKitAPI(
+                    self._url, self._key, self._secret,
+                    timeout=aiohttp.ClientTimeout(total=self._start_timeout_s))
+            return self._start_api
+        if self._api is None:
+            self._api = api.LiveKitAPI(self._url, self._key, self._secret,
+                                       timeout=aiohttp.ClientTimeout(total=self._timeout_s))
+        return self._api
+
+    async def aclose(self) -> None:
+        for client in (self._api, self._start_api):
+            if client is not None:
+                await client.aclose()
+        self._api = self._start_api = None
+
+    # ---- egress ------------------------------------------------------------------------------
+
+    async def start(self, request: EgressRequest) -> Observation:
+        """One start call, never retried here. May raise LiveKitUnavailable even though it started."""
+        egress = self._client(start=True).egress
+        method, call = _start_call(egress, request)
+        info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False)
+        return observation_of(info)
+
+    async def stop(self, egress_id: str) -> Observation:
+        info = await self._call("StopEgress", lambda: self._client().egress.stop_egress(
+            api.StopEgressRequest(egress_id=egress_id)))
+        return observation_of(info)
+
+    async def update_layout(self, egress_id: str, layout: str) -> Observation:
+        info = await self._call("UpdateLayout", lambda: self._client().egress.update_layout(
+            api.UpdateLayoutRequest(egress_id=egress_id, layout=layout)))
+        return observation_of(info)
+
+    async def update_stream(self, egress_id: str, add: list[str], remove: list[str]) -> Observation:
+        add = [normalise_stream_url(u) for u in add]
+        remove = [normalise_stream_url(u) for u in remove]
+        secrets = frozenset(add + remove)
+        info = await self._call("UpdateStream", lambda: self._client().egress.update_stream(
+            api.UpdateStreamRequest(egress_id=egress_id, add_output_urls=add, remove_output_urls=remove)),
+            secrets=secrets, retry=False)
+        return observation_of(info)
+
+    async def list(
+        self, *, room_name: str = "", egress_id: str = "", active: bool = False
+    ) -> list[Observation]:
+        response = await self._call("ListEgress", lambda: self._client().egress.list_egress(
+            api.ListEgressRequest(room_name=room_name, egress_id=egress_id, active=active)))
+        return [observation_of(info) for info in response.items]
+
+    # ---- rooms -------------------------------------------------------------------------------
+
+    async def list_rooms(self, names: list[str] | None = None) -> list[RoomSnapshot]:
+        response = await self._call("ListRooms", lambda: self._client().room.list_rooms(
+            api.ListRoomsRequest(names=names or [])))
+        return [RoomSnapshot(name=r.name, sid=r.sid, num_participants=r.num_participants,
+                             num_publishers=r.num_publishers, metadata=r.metadata,
+                             active_recording=r.active_recording) for r in response.rooms]
+
+    async def check_access(self) -> None:
+        """Reachable, and our credentials may record (ListEgress needs the roomRecord grant)."""
+        await self._call("ListEgress", lambda: self._client().egress.list_egress(
+            api.ListEgressRequest(room_name="orchestrator-access-check", active=True)))
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        make: Callable[[], Awaitable[T]],
+        *,
+        secrets: frozenset[str] = frozenset(),
+        retry: bool = True,
+    ) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts if retry else 1),
+            wait=wait_exponential(multiplier=self._backoff_s, max=10 * max(self._backoff_s, 0.1)),
+            retry=retry_if_exception_type(LiveKitUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, make, secrets)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, method: str, make: Callable[[], Awaitable[T]], secrets: frozenset[str]) -> T:
+        began = time.perf_counter()
+        code = ""
+        try:
+            return await make()
+        except api.ServerError as exc:
+            code = exc.code
+            raise translate(exc, secrets) from None
+        except (TimeoutError, asyncio.TimeoutError):
+            code = "timeout"
+            raise LiveKitUnavailable(f"LiveKit did not answer {method} in time") from None
+        except aiohttp.ClientError as exc:
+            code = "connection"
+            raise LiveKitUnavailable(
+                f"LiveKit is unreachable: {redact_text(type(exc).__name__ + ': ' + str(exc), secrets)}"
+            ) from None
+        finally:
+            if self._metrics is not None:
+                self._metrics.livekit_latency.labels(method).observe(time.perf_counter() - began)
+                if code:
+                    self._metrics.livekit_errors.labels(method, code).inc()
+
+
+def translate(exc: Any, secrets: frozenset[str] = frozenset()) -> Exception:
+    """A livekit-api ServerError as one of our errors, its message redacted."""
+    message = redact_text(exc.message or f"HTTP {exc.status}", secrets)
+    if exc.code in _TRANSIENT_CODES or exc.status >= 500:
+        return LiveKitUnavailable(f"LiveKit is unavailable ({exc.code}): {message}")
+    if exc.code == "not_found" and "egress" in message:
+        return EgressUnknownToLiveKit(exc.code, exc.status, message)
+    if exc.code == "failed_precondition":
+        return EgressAlreadyEnded(exc.code, exc.status, message)
+    return LiveKitRejected(exc.code, exc.status, message)
+
+
+# ---- requests ------------------------------------------------------------------------------------
+
+
+def _s3(target: S3Target) -> api.S3Upload:
+    return api.S3Upload(access_key=target.access_key, secret=target.secret, region=target.region,
+                        endpoint=target.endpoint, bucket=target.bucket,
+                        force_path_style=target.force_path_style)
+
+
+def _outputs(request: EgressRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    storage = _s3(request.storage) if request.storage else None
+    if request.file:
+        out["file_outputs"] = [api.EncodedFileOutput(
+            file_type=_FILE_TYPE.get(request.file.file_type, api.EncodedFileType.DEFAULT_FILETYPE)
+            if request.file.file_type else api.EncodedFileType.DEFAULT_FILETYPE,
+            filepath=request.file.filepath, s3=storage)]
+    if request.hls:
+        out["segment_outputs"] = [api.SegmentedFileOutput(
+            protocol=api.SegmentedFileProtocol.HLS_PROTOCOL, filename_prefix=request.hls.filename_prefix,
+            playlist_name=request.hls.playlist_name, live_playlist_name=request.hls.live_playlist_name,
+            segment_duration=request.hls.segment_duration_s, s3=storage)]
+    if request.stream:
+        out["stream_outputs"] = [api.StreamOutput(
+            protocol=api.StreamProtocol.RTMP, urls=[normalise_stream_url(u) for u in request.stream.urls])]
+    if request.images:
+        out["image_outputs"] = [api.ImageOutput(
+            capture_interval=request.images.capture_interval_s, width=request.images.width,
+            height=request.images.height, filename_prefix=request.images.filename_prefix, s3=storage)]
+    if request.preset:
+        out["preset"] = _PRESET[request.preset]
+    return out
+
+
+def _start_call(egress: Any, r: EgressRequest) -> tuple[str, Awaitable[api.EgressInfo]]:
+    if r.kind == EgressKind.ROOM_COMPOSITE:
+        return "StartRoomCompositeEgress", egress.start_room_composite_egress(api.RoomCompositeEgressRequest(
+            room_name=r.room_name, layout=r.layout, custom_base_url=r.custom_base_url,
+            audio_only=r.audio_only, video_only=r.video_only, **_outputs(r)))
+    if r.kind == EgressKind.WEB:
+        return "StartWebEgress", egress.start_web_egress(api.WebEgressRequest(
+            url=r.url, audio_only=r.audio_only, video_only=r.video_only, **_outputs(r)))
+    if r.kind == EgressKind.PARTICIPANT:
+        return "StartParticipantEgress", egress.start_participant_egress(api.ParticipantEgressRequest(
+            room_name=r.room_name, identity=r.identity, screen_share=r.screen_share, **_outputs(r)))
+    if r.kind == EgressKind.TRACK_COMPOSITE:
+        return "StartTrackCompositeEgress", egress.start_track_composite_egress(
+            api.TrackCompositeEgressRequest(room_name=r.room_name, audio_track_id=r.audio_track_id,
+                                            video_track_id=r.video_track_id, **_outputs(r)))
+    file = r.file
+    assert file is not None and r.storage is not None  # validated: a track egress writes one file
+    return "StartTrackEgress", egress.start_track_egress(api.TrackEgressRequest(
+        room_name=r.room_name, track_id=r.track_id,
+        file=api.DirectFileOutput(filepath=file.filepath, s3=_s3(r.storage))))
+
+
+# ---- EgressInfo -> Observation -------------------------------------------------------------------
+
+
+def _time(ns: int) -> datetime | None:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC) if ns else None
+
+
+def observation_of(info: api.EgressInfo) -> Observation:
+    """Translate an EgressInfo (from a call or a webhook) into our own terms, redacted."""
+    which = info.WhichOneof("request")
+    kind = _KIND.get(which or "")
+    request: dict[str, Any] = {}
+    fingerprint = ""
+    if which in _KIND:
+        message = getattr(info, which)
+        request = _redacted_request(message)
+        stream_urls: list[str] = []
+        file_path = None
+        for stream in getattr(message, "stream_outputs", []):
+            stream_urls.extend(stream.urls)
+        files = list(getattr(message, "file_outputs", []))
+        if files:
+            file_path = files[0].filepath
+        elif which == "track" and message.HasField("file"):
+            file_path = message.file.filepath
+        fingerprint = fingerprint_of(
+            kind=kind, room_name=getattr(message, "room_name", ""), layout=getattr(message, "layout", ""),
+            identity=getattr(message, "identity", ""),
+            track_ids=(getattr(message, "track_id", ""), getattr(message, "audio_track_id", ""),
+                       getattr(message, "video_track_id", "")),
+            file_path=file_path, stream_urls=tuple(stream_target(u) for u in stream_urls))
+    results = Results(
+        files=tuple(FileResult(filename=f.filename, location=f.location, size_bytes=f.size,
+                               duration_s=f.duration / 1e9, started_at=_time(f.started_at),
+                               ended_at=_time(f.ended_at)) for f in info.file_results),
+        streams=tuple(StreamResult(url=redact_stream_url(s.url), status=_STREAM_STATUS.get(s.status, "active"),
+                                   error=redact_text(s.error), started_at=_time(s.started_at),
+                                   ended_at=_time(s.ended_at), retries=s.retries)
+                      for s in info.stream_results),
+        segments=tuple(SegmentResult(playlist_name=s.playlist_name, playlist_location=s.playlist_location,
+                                     live_playlist_location=s.live_playlist_location,
+                                     segment_count=s.segment_count, size_bytes=s.size,
+                                     duration_s=s.duration / 1e9) for s in info.segment_results),
+        images=tuple(ImageResult(filename_prefix=i.filename_prefix, image_count=i.image_count)
+                     for i in info.image_results),
+    )
+    return Observation(
+        egress_id=info.egress_id, status=_STATUS.get(info.status, EgressStatus.FAILED),
+        room_name=info.room_name, room_id=info.room_id, kind=kind, error=redact_text(info.error),
+        error_code=info.error_code, details=info.details, started_at=_time(info.started_at),
+        ended_at=_time(info.ended_at), updated_at_ns=info.updated_at or info.started_at,
+        results=results, request=request, fingerprint=fingerprint,
+    )
+
+
+_SECRET_FIELDS = {"accessKey", "secret", "sessionToken", "assumeRoleExternalId", "credentials",
+                  "accountName", "accountKey", "proxy", "websocketUrl"}
+
+
+def _redacted_request(message: Any) -> dict[str, Any]:
+    """LiveKit already redacts the echoed request; we drop credentials and mask URLs once more."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if k not in _SECRET_FIELDS}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str) and "://" in value:
+            return redact_stream_url(value) if not value.startswith("http") else value.split("?", 1)[0]
+        return value
+
+    result: dict[str, Any] = clean(MessageToDict(message))
+    return result

@@ -1,0 +1,1 @@
+"""SQL storage (SQLite or PostgreSQL through SQLAlchemy 2) and its Alembic migrations."""

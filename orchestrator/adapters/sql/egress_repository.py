@@ -1,0 +1,426 @@
+"""SqlEgressRepository: the durable egress ledger; every change is a guarded update plus a history row."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.domain.egress import (
+    ChangeSource,
+    Decision,
+    EgressEvent,
+    EgressKind,
+    EgressRecord,
+    EgressStatus,
+    FileResult,
+    ImageResult,
+    Observation,
+    Origin,
+    Outcome,
+    Results,
+    SegmentResult,
+    StreamResult,
+    decide,
+    force,
+)
+
+from .tables import egress_events, egresses, webhook_events
+
+_ATTEMPTS = 10
+
+
+class _VersionConflict(Exception):
+    """Another writer changed the row between our read and our guarded update."""
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    """A received webhook event, stored for deduplication and for the features that follow."""
+
+    id: str
+    event: str
+    received_at: datetime
+    payload: dict[str, Any]
+    room_name: str = ""
+    room_sid: str = ""
+    egress_id: str = ""
+    participant_identity: str = ""
+    track_sid: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The result of folding one report into the ledger."""
+
+    record: EgressRecord | None
+    outcome: Outcome
+    status_before: EgressStatus | None = None
+    duplicate_event: bool = False
+
+    @property
+    def status_changed(self) -> bool:
+        return self.record is not None and self.status_before != self.record.status
+
+
+class SqlEgressRepository:
+    """The egress ledger on SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    def get(self, ref: str) -> EgressRecord | None:
+        """By our id or by LiveKit's `EG_` id."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(egresses).where(or_(egresses.c.id == ref, egresses.c.egress_id == ref))
+            ).first()
+        return _record(row) if row else None
+
+    def history(self, pk: str) -> list[EgressEvent]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(egress_events).where(egress_events.c.egress_pk == pk).order_by(egress_events.c.seq)
+            ).all()
+        return [_event(r) for r in rows]
+
+    def list(
+        self,
+        *,
+        room_name: str | None = None,
+        statuses: Iterable[EgressStatus] | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[EgressRecord]:
+        """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+        query = select(egresses)
+        if room_name:
+            query = query.where(egresses.c.room_name == room_name)
+        if statuses is not None:
+            query = query.where(egresses.c.status.in_([s.value for s in statuses]))
+        if before:
+            created, pk = before
+            query = query.where(
+                or_(egresses.c.created_at < created,
+                    (egresses.c.created_at == created) & (egresses.c.id < pk))
+            )
+        query = query.order_by(egresses.c.created_at.desc(), egresses.c.id.desc()).limit(limit)
+        with self._engine.connect() as conn:
+            return [_record(r) for r in conn.execute(query).all()]
+
+    def unfinished(self) -> list[EgressRecord]:
+        from orchestrator.domain.egress import UNFINISHED
+
+        return self.list(statuses=UNFINISHED, limit=100_000)
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(egresses.c.status, func.count()).group_by(egresses.c.status)).all()
+        return {status: count for status, count in rows}
+
+    def ping(self) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(select(1))
+
+    # ---- writes ------------------------------------------------------------------------------
+
+    def create(self, record: EgressRecord, detail: str = "") -> EgressRecord:
+        """A new egress we are about to start, in `starting`, with its first history row."""
+        with self._engine.begin() as conn:
+            conn.execute(insert(egresses).values(**_columns(record)))
+            _append(conn, record.id, record.created_at, ChangeSource.API, Outcome.CREATED, None,
+                    record.status, detail=detail)
+        return record
+
+    def observe(
+        self,
+        obs: Observation,
+        source: ChangeSource,
+        now: datetime,
+        *,
+        webhook: WebhookRow | None = None,
+        bind_to: str | None = None,
+        detail: str = "",
+    ) -> Applied:
+        """Fold what LiveKit reported into the ledger, in one transaction.
+
+        With `webhook`, the event id is stored in the same transaction, and an id seen before makes
+        this a no-op. With `bind_to`, the report is the answer to our own start call for that row:
+        a row adopted earlier from a webhook for the same `EG_` id is merged into it.
+        An egress id never seen before is adopted.
+        """
+        for _ in range(_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    if webhook is not None and not self._insert_webhook(conn, webhook):
+                        return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
+                    return self._observe(conn, obs, source, now, webhook, bind_to, detail)
+            except (IntegrityError, _VersionConflict):
+                continue
+        raise RuntimeError(f"could not record an update of {obs.egress_id} after {_ATTEMPTS} attempts")
+
+    def force_status(
+        self,
+        pk: str,
+        target: EgressStatus,
+        source: ChangeSource,
+        now: datetime,
+        *,
+        error: str = "",
+        error_code: int = 0,
+        detail: str = "",
+    ) -> Applied:
+        """A status the service decides itself: a failed start, a start deadline, an egress LiveKit lost."""
+        for _ in range(_ATTEMPTS):
+            try:
+                with self._engine.begin() as conn:
+                    row = conn.execute(select(egresses).where(egresses.c.id == pk)).first()
+                    if row is None:
+                        raise KeyError(pk)
+                    current = _record(row)
+                    decision = force(current.status, target)
+                    _append(conn, pk, now, source, decision.outcome, current.status, decision.status,
+                            detail=detail or error)
+                    if decision.outcome != Outcome.APPLIED:
+                        return Applied(current, decision.outcome, current.status)
+                    changes: dict[str, Any] = {"status": target.value, "updated_at": now}
+                    if error:
+                        changes.update(error=error, error_code=error_code)
+                    if target.terminal:
+                        changes["ended_at"] = now
+                    updated = self._guarded_update(conn, current, changes)
+                    return Applied(updated, Outcome.APPLIED, current.status)
+            except _VersionConflict:
+                continue
+        raise RuntimeError(f"could not update {pk} after {_ATTEMPTS} attempts")
+
+    def record_webhook(self, webhook: WebhookRow) -> bool:
+        """Store a non-egress webhook event; False when its id was seen before."""
+        with self._engine.begin() as conn:
+            return self._insert_webhook(conn, webhook)
+
+    def webhook_events(self, *, room_name: str | None = None, limit: int = 100) -> list[WebhookRow]:
+        query = select(webhook_events).order_by(webhook_events.c.received_at.desc()).limit(limit)
+        if room_name:
+            query = query.where(webhook_events.c.room_name == room_name)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [WebhookRow(**{k: r._mapping[k] for k in r._mapping}) for r in rows]
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _insert_webhook(self, conn: Connection, webhook: WebhookRow) -> bool:
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(webhook_events).values(**dataclasses.asdict(webhook))
+        result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        return bool(result.rowcount)
+
+    def _observe(
+        self,
+        conn: Connection,
+        obs: Observation,
+        source: ChangeSource,
+        now: datetime,
+        webhook: WebhookRow | None,
+        bind_to: str | None,
+        detail: str,
+    ) -> Applied:
+        event_id = webhook.id if webhook else ""
+        found = conn.execute(select(egresses).where(egresses.c.egress_id == obs.egress_id)).first()
+        if bind_to is not None:
+            own = conn.execute(select(egresses).where(egresses.c.id == bind_to)).first()
+            if own is None:
+                raise KeyError(bind_to)
+            current = _record(own)
+            if found is not None and found.id != bind_to:
+                current = self._merge_adopted(conn, current, _record(found), now)
+            elif current.egress_id is None:
+                conn.execute(update(egresses).where(egresses.c.id == bind_to)
+                             .values(egress_id=obs.egress_id))
+                current = dataclasses.replace(current, egress_id=obs.egress_id)
+        elif found is None:
+            return self._adopt(conn, obs, source, now, event_id, detail)
+        else:
+            current = _record(found)
+
+        decision = decide(current.status, current.livekit_updated_ns, obs.status, obs.updated_at_ns)
+        _append(conn, current.id, now, source, decision.outcome, current.status, decision.status,
+                event_id=event_id, detail=detail or _describe(obs))
+        if not decision.changes_row:
+            return Applied(current, decision.outcome, current.status)
+        updated = self._guarded_update(conn, current, _changes_from(obs, decision, now))
+        return Applied(updated, decision.outcome, current.status)
+
+    def _adopt(
+        self, conn: Connection, obs: Observation, source: ChangeSource, now: datetime, event_id: str,
+        detail: str,
+    ) -> Applied:
+        from orchestrator.domain.ids import new_egress_pk
+
+        record = EgressRecord(
+            id=new_egress_pk(), egress_id=obs.egress_id, kind=obs.kind, room_name=obs.room_name,
+            room_id=obs.room_id, status=obs.status, origin=Origin.ADOPTED, created_at=now, updated_at=now,
+            error=obs.error, error_code=obs.error_code, details=obs.details, request=obs.request,
+            results=obs.results, started_at=obs.started_at, ended_at=obs.ended_at,
+            livekit_updated_ns=obs.updated_at_ns,
+        )
+        conn.execute(insert(egresses).values(**_columns(record)))
+        _append(conn, record.id, now, source, Outcome.CREATED, None, record.status, event_id=event_id,
+                detail=detail or f"adopted: LiveKit reported {obs.egress_id}, which the ledger had not seen")
+        return Applied(record, Outcome.CREATED, None)
+
+    def _merge_adopted(
+        self, conn: Connection, own: EgressRecord, adopted: EgressRecord, now: datetime
+    ) -> EgressRecord:
+        """A webhook beat our start call's answer: fold the adopted row into ours, keeping its history."""
+        conn.execute(update(egress_events).where(egress_events.c.egress_pk == adopted.id)
+                     .values(egress_pk=own.id))
+        conn.execute(delete(egresses).where(egresses.c.id == adopted.id))
+        _append(conn, own.id, now, ChangeSource.API, Outcome.REFRESHED, own.status, own.status,
+                detail=f"merged {adopted.egress_id}: LiveKit's webhook arrived before the start call returned")
+        decision = decide(own.status, own.livekit_updated_ns, adopted.status, adopted.livekit_updated_ns)
+        changes: dict[str, Any] = {"egress_id": adopted.egress_id, "updated_at": now}
+        if decision.changes_row:
+            changes.update(_record_state(adopted, decision))
+        return self._guarded_update(conn, own, changes)
+
+    def _guarded_update(self, conn: Connection, current: EgressRecord, changes: dict[str, Any]) -> EgressRecord:
+        result = conn.execute(
+            update(egresses)
+            .where(egresses.c.id == current.id, egresses.c.version == current.version)
+            .values(**changes, version=current.version + 1)
+        )
+        if result.rowcount != 1:
+            raise _VersionConflict(current.id)
+        row = conn.execute(select(egresses).where(egresses.c.id == current.id)).one()
+        return _record(row)
+
+
+# ---- row <-> domain ----------------------------------------------------------------------------
+
+
+def _describe(obs: Observation) -> str:
+    text = f"LiveKit reports {obs.status.value}"
+    return f"{text}: {obs.error}" if obs.error else text
+
+
+def _changes_from(obs: Observation, decision: Decision, now: datetime) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "status": decision.status.value,
+        "updated_at": now,
+        "livekit_updated_ns": obs.updated_at_ns,
+        "results": _results_json(obs.results),
+    }
+    for name in ("room_id", "room_name", "error", "details"):
+        if getattr(obs, name):
+            changes[name] = getattr(obs, name)
+    if obs.error_code:
+        changes["error_code"] = obs.error_code
+    if obs.kind:
+        changes["kind"] = obs.kind.value
+    if obs.started_at:
+        changes["started_at"] = obs.started_at
+    if obs.ended_at:
+        changes["ended_at"] = obs.ended_at
+    elif decision.status.terminal:
+        changes["ended_at"] = now
+    return changes
+
+
+def _record_state(rec: EgressRecord, decision: Decision) -> dict[str, Any]:
+    return {
+        "status": decision.status.value, "livekit_updated_ns": rec.livekit_updated_ns,
+        "results": _results_json(rec.results), "error": rec.error, "error_code": rec.error_code,
+        "details": rec.details, "started_at": rec.started_at, "ended_at": rec.ended_at,
+        "room_id": rec.room_id,
+    }
+
+
+def _append(
+    conn: Connection, pk: str, at: datetime, source: ChangeSource, outcome: Outcome,
+    before: EgressStatus | None, after: EgressStatus, *, event_id: str = "", detail: str = "",
+) -> None:
+    conn.execute(insert(egress_events).values(
+        egress_pk=pk, at=at, source=source.value, outcome=outcome.value,
+        status_before=before.value if before else None, status_after=after.value,
+        event_id=event_id, detail=detail[:2000],
+    ))
+
+
+def _columns(rec: EgressRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id, "egress_id": rec.egress_id, "kind": rec.kind.value if rec.kind else None,
+        "room_name": rec.room_name, "room_id": rec.room_id, "status": rec.status.value,
+        "origin": rec.origin.value, "error": rec.error, "error_code": rec.error_code,
+        "details": rec.details, "request": rec.request, "results": _results_json(rec.results),
+        "fingerprint": rec.fingerprint, "created_at": rec.created_at, "updated_at": rec.updated_at,
+        "started_at": rec.started_at, "ended_at": rec.ended_at,
+        "livekit_updated_ns": rec.livekit_updated_ns, "version": rec.version,
+    }
+
+
+def _record(row: Row[Any]) -> EgressRecord:
+    m = row._mapping
+    return EgressRecord(
+        id=m["id"], egress_id=m["egress_id"], kind=EgressKind(m["kind"]) if m["kind"] else None,
+        room_name=m["room_name"], room_id=m["room_id"], status=EgressStatus(m["status"]),
+        origin=Origin(m["origin"]), created_at=m["created_at"], updated_at=m["updated_at"],
+        error=m["error"], error_code=m["error_code"], details=m["details"], request=m["request"],
+        results=_results_from(m["results"]), fingerprint=m["fingerprint"], started_at=m["started_at"],
+        ended_at=m["ended_at"], livekit_updated_ns=m["livekit_updated_ns"], version=m["version"],
+    )
+
+
+def _event(row: Row[Any]) -> EgressEvent:
+    m = row._mapping
+    return EgressEvent(
+        at=m["at"], source=ChangeSource(m["source"]), outcome=Outcome(m["outcome"]),
+        status_before=EgressStatus(m["status_before"]) if m["status_before"] else None,
+        status_after=EgressStatus(m["status_after"]), event_id=m["event_id"], detail=m["detail"],
+    )
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _results_json(results: Results) -> dict[str, Any]:
+    def encode(items: Sequence[Any]) -> list[dict[str, Any]]:
+        out = []
+        for item in items:
+            data = dataclasses.asdict(item)
+            out.append({k: _dt(v) if isinstance(v, datetime) else v for k, v in data.items()})
+        return out
+
+    return {"files": encode(results.files), "streams": encode(results.streams),
+            "segments": encode(results.segments), "images": encode(results.images)}
+
+
+def _results_from(data: dict[str, Any] | None) -> Results:
+    data = data or {}
+
+    def decode(cls: type[Any], items: list[dict[str, Any]]) -> tuple[Any, ...]:
+        dt_fields = {"started_at", "ended_at"}
+        return tuple(cls(**{k: _parse_dt(v) if k in dt_fields else v for k, v in item.items()})
+                     for item in items)
+
+    return Results(
+        files=decode(FileResult, data.get("files", [])),
+        streams=decode(StreamResult, data.get("streams", [])),
+        segments=decode(SegmentResult, data.get("segments", [])),
+        images=decode(ImageResult, data.get("images", [])),
+    )

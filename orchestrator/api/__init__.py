@@ -1,0 +1,1 @@
+"""The REST API: FastAPI app factory, schemas, routes and the webhook endpoint."""

@@ -1,0 +1,31 @@
+"""Request dependencies: the container and the bearer-token check."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from orchestrator.bootstrap import Container
+
+_bearer = HTTPBearer(auto_error=False, description="ORCHESTRATOR_API_TOKEN")
+
+
+def container(request: Request) -> Container:
+    c: Container = request.app.state.container
+    return c
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+def require_token(
+    c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    if credentials is None or not secrets.compare_digest(
+        credentials.credentials.encode(), c.api_token.encode()
+    ):
+        raise HTTPException(401, "a valid 'Authorization: Bearer <token>' header is required",
+                            headers={"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,95 @@
+"""`/v1/egresses`: start, list, show, stop and update egresses."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.schemas import (
+    EgressCreate,
+    EgressOut,
+    EgressPage,
+    EgressUpdate,
+    ErrorOut,
+    resolve_layout,
+)
+from orchestrator.domain.egress import UNFINISHED, EgressStatus
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.logs import SECRETS
+
+router = APIRouter(prefix="/v1/egresses", tags=["egresses"], dependencies=[Depends(require_token)],
+                   responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+
+
+@router.post("", status_code=201, response_model=EgressOut,
+             responses={502: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+async def start_egress(body: EgressCreate, c: ContainerDep) -> EgressOut:
+    """Start an egress now. The egress is in the ledger before LiveKit is called."""
+    request = body.to_request(c.storage, c.settings.public_url)
+    SECRETS.add(*request.secrets())
+    record = await c.egresses.start(request)
+    return EgressOut.of(record)
+
+
+@router.get("", response_model=EgressPage)
+async def list_egresses(
+    c: ContainerDep,
+    room_name: str | None = None,
+    status: Annotated[list[EgressStatus] | None, Query()] = None,
+    active: bool | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> EgressPage:
+    statuses: set[EgressStatus] | None = set(status) if status else None
+    if active is not None:
+        wanted = set(UNFINISHED) if active else set(EgressStatus) - UNFINISHED
+        statuses = (statuses & wanted) if statuses is not None else wanted
+    before = _decode_cursor(cursor) if cursor else None
+    records = await run_in_threadpool(c.repo.list, room_name=room_name, statuses=statuses,
+                                      before=before, limit=limit + 1)
+    page, more = records[:limit], len(records) > limit
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    return EgressPage(items=[EgressOut.of(r) for r in page], next_cursor=next_cursor)
+
+
+@router.get("/{ref}", response_model=EgressOut, responses={404: {"model": ErrorOut}})
+async def show_egress(ref: str, c: ContainerDep) -> EgressOut:
+    """One egress by our id or LiveKit's `EG_` id, with its whole history."""
+    view = await run_in_threadpool(c.egresses.view, ref)
+    return EgressOut.of(view.record, view.events)
+
+
+@router.post("/{ref}/stop", response_model=EgressOut,
+             responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+async def stop_egress(ref: str, c: ContainerDep) -> EgressOut:
+    return EgressOut.of(await c.egresses.stop(ref))
+
+
+@router.patch("/{ref}", response_model=EgressOut,
+              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 502: {"model": ErrorOut}})
+async def update_egress(ref: str, body: EgressUpdate, c: ContainerDep) -> EgressOut:
+    """Change the layout (UpdateLayout) or add/remove RTMP destinations (UpdateStream) of a running egress."""
+    SECRETS.add(*body.add_stream_urls, *body.remove_stream_urls)
+    if body.layout is not None:
+        resolve_layout(body.layout, c.settings.public_url)  # known name, or 422 naming the field
+    record = await c.egresses.update(ref, layout=body.layout, add_stream_urls=body.add_stream_urls,
+                                     remove_stream_urls=body.remove_stream_urls)
+    return EgressOut.of(record)
+
+
+def _encode_cursor(created_at: datetime, pk: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, pk = raw.split("|", 1)
+        return datetime.fromisoformat(created), pk
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor", "is not a cursor this API returned") from None

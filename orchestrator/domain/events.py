@@ -1,0 +1,24 @@
+"""A LiveKit webhook event, verified and translated into our own terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .egress import Observation
+
+EGRESS_EVENTS = frozenset({"egress_started", "egress_updated", "egress_ended"})
+
+
+@dataclass(frozen=True)
+class WebhookNotice:
+    id: str
+    event: str
+    created_at: datetime | None
+    room_name: str = ""
+    room_sid: str = ""
+    participant_identity: str = ""
+    track_sid: str = ""
+    egress: Observation | None = None
+    payload: dict[str, Any] = field(default_factory=dict)  # redacted JSON of the event

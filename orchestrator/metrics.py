@@ -1,0 +1,49 @@
+"""Prometheus metrics of one service instance, on their own registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _StatusCollector(Collector):
+    def __init__(self, count_by_status: Callable[[], dict[str, int]]) -> None:
+        self._count = count_by_status
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        family = GaugeMetricFamily("orchestrator_egresses", "Egresses in the ledger by status",
+                                   labels=["status"])
+        from orchestrator.domain.egress import EgressStatus
+
+        counts = self._count()
+        for status in EgressStatus:
+            family.add_metric([status.value], counts.get(status.value, 0))
+        yield family
+
+
+class Metrics:
+    """Counters and histograms the service updates; exposed at /metrics."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.webhooks_received = Counter("orchestrator_webhooks_received", "Webhooks accepted",
+                                         ["event"], registry=r)
+        self.webhooks_rejected = Counter("orchestrator_webhooks_rejected", "Webhooks rejected",
+                                         ["reason"], registry=r)
+        self.webhooks_duplicate = Counter("orchestrator_webhooks_duplicate",
+                                          "Webhooks whose event id was seen before", registry=r)
+        self.livekit_latency = Histogram("orchestrator_livekit_call_seconds", "LiveKit API call latency",
+                                         ["method"], registry=r,
+                                         buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+        self.livekit_errors = Counter("orchestrator_livekit_call_errors", "LiveKit API call errors",
+                                      ["method", "code"], registry=r)
+        self.reconcile_runs = Counter("orchestrator_reconcile_runs", "Reconcile passes", registry=r)
+        self.reconcile_repairs = Counter("orchestrator_reconcile_repairs",
+                                         "Ledger repairs made by the reconciler", ["kind"], registry=r)
+
+    def watch_ledger(self, count_by_status: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_StatusCollector(count_by_status))

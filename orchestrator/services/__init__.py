@@ -1,0 +1,1 @@
+"""Use cases: start, stop and follow egresses; ingest webhooks; reconcile with LiveKit."""

@@ -1,0 +1,234 @@
+"""Starting, stopping and updating egresses, with every step recorded in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
+from orchestrator.domain.egress import (
+    ChangeSource,
+    EgressEvent,
+    EgressRecord,
+    EgressStatus,
+    Observation,
+    Origin,
+)
+from orchestrator.domain.errors import (
+    Conflict,
+    EgressAlreadyEnded,
+    EgressUnknownToLiveKit,
+    InvalidInput,
+    LiveKitRejected,
+    LiveKitUnavailable,
+    NotFound,
+)
+from orchestrator.domain.ids import new_egress_pk
+from orchestrator.domain.requests import EgressRequest, check_stream_url, validate
+
+from .ports import Clock, EgressGateway
+
+log = logging.getLogger(__name__)
+
+# A start call's egress carries a `started_at` from LiveKit's clock; allow for skew between the clocks.
+_CLOCK_SKEW = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class EgressView:
+    record: EgressRecord
+    events: list[EgressEvent]
+
+
+class EgressLedgerService:
+    """Starts and steers egresses through LiveKit and keeps the ledger exact."""
+
+    def __init__(
+        self,
+        repo: SqlEgressRepository,
+        gateway: EgressGateway,
+        clock: Clock,
+        *,
+        start_attempts: int = 3,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self._repo, self._gateway, self._now = repo, gateway, clock
+        self._attempts, self._backoff = start_attempts, retry_backoff_s
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def get(self, ref: str) -> EgressRecord:
+        record = self._repo.get(ref)
+        if record is None:
+            raise NotFound(f"no egress with id {ref!r}")
+        return record
+
+    def view(self, ref: str) -> EgressView:
+        record = self.get(ref)
+        return EgressView(record, self._repo.history(record.id))
+
+    # ---- start -------------------------------------------------------------------------------
+
+    async def start(self, request: EgressRequest) -> EgressRecord:
+        """Start one egress, exactly once.
+
+        The row is written before LiveKit is called, so nothing is lost if we crash mid-call.
+        On a timeout or an unavailable LiveKit the call may still have started an egress, so
+        before any retry we list the room's egresses and adopt the one our request made.
+        """
+        validate(request)
+        now = self._now()
+        record = self._repo.create(EgressRecord(
+            id=new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
+            status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now,
+            request=request.redacted(), fingerprint=request.fingerprint(),
+        ), detail="start requested")
+        try:
+            observation = await self._start_once(record, request)
+        except LiveKitRejected as exc:
+            self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
+                                    error=f"LiveKit refused the start: {exc.message}",
+                                    error_code=exc.http_status)
+            raise
+        except LiveKitUnavailable as exc:
+            self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
+                                    error=f"could not start: {exc.message}", error_code=503)
+            raise
+        applied = self._repo.observe(observation, ChangeSource.API, self._now(), bind_to=record.id,
+                                     detail=f"LiveKit accepted the start as {observation.egress_id}")
+        assert applied.record is not None
+        return applied.record
+
+    async def _start_once(self, record: EgressRecord, request: EgressRequest) -> Observation:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_exponential(multiplier=self._backoff, max=10 * max(self._backoff, 0.1)),
+            retry=retry_if_exception_type(LiveKitUnavailable),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    found = await self._find_started(record)
+                    if found is not None:
+                        return found
+                try:
+                    return await self._gateway.start(request)
+                except LiveKitUnavailable:
+                    log.warning("start of %s did not complete; checking whether it started anyway", record.id)
+                    found = await self._find_started(record)
+                    if found is not None:
+                        return found
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _find_started(self, record: EgressRecord) -> Observation | None:
+        """The egress our own earlier start call made, if LiveKit has it."""
+        if not record.room_name:
+            return None
+        try:
+            candidates = await self._gateway.list(room_name=record.room_name, active=True)
+        except LiveKitUnavailable:
+            return None
+        for obs in sorted(candidates, key=lambda o: o.updated_at_ns):
+            if obs.fingerprint != record.fingerprint:
+                continue
+            if obs.started_at and obs.started_at < record.created_at - _CLOCK_SKEW:
+                continue
+            owner = self._repo.get(obs.egress_id)
+            if owner is not None and owner.origin == Origin.API and owner.id != record.id:
+                continue  # another of our own requests made that one
+            log.info("adopting %s for %s: the start call failed but LiveKit started it",
+                     obs.egress_id, record.id)
+            return obs
+        return None
+
+    # ---- stop and update ---------------------------------------------------------------------
+
+    async def stop(self, ref: str) -> EgressRecord:
+        record = self.get(ref)
+        if record.status.terminal:
+            return record
+        if record.egress_id is None:
+            raise Conflict(f"egress {record.id} is still being started; try again in a moment")
+        try:
+            obs = await self._gateway.stop(record.egress_id)
+        except EgressAlreadyEnded:
+            return await self.refresh(record, ChangeSource.API)
+        except EgressUnknownToLiveKit:
+            return self._lost(record, ChangeSource.API)
+        applied = self._repo.observe(obs, ChangeSource.API, self._now(), detail="stop requested")
+        assert applied.record is not None
+        return applied.record
+
+    async def update(
+        self, ref: str, *, layout: str | None = None, add_stream_urls: list[str] | None = None,
+        remove_stream_urls: list[str] | None = None,
+    ) -> EgressRecord:
+        record = self.get(ref)
+        if record.status.terminal:
+            raise Conflict(f"egress {record.id} has ended ({record.status.value}); it cannot be changed")
+        if record.egress_id is None:
+            raise Conflict(f"egress {record.id} is still being started; try again in a moment")
+        add = [check_stream_url(u, f"add_stream_urls.{i}") for i, u in enumerate(add_stream_urls or [])]
+        remove = [check_stream_url(u, f"remove_stream_urls.{i}")
+                  for i, u in enumerate(remove_stream_urls or [])]
+        if layout is None and not add and not remove:
+            raise InvalidInput("layout", "nothing to change: give layout, add_stream_urls or remove_stream_urls")
+        obs = None
+        try:
+            if layout is not None:
+                obs = await self._gateway.update_layout(record.egress_id, layout)
+            if add or remove:
+                obs = await self._gateway.update_stream(record.egress_id, add, remove)
+        except EgressUnknownToLiveKit:
+            return self._lost(record, ChangeSource.API)
+        except EgressAlreadyEnded:
+            await self.refresh(record, ChangeSource.API)
+            raise
+        assert obs is not None
+        applied = self._repo.observe(obs, ChangeSource.API, self._now(), detail="update requested")
+        assert applied.record is not None
+        return applied.record
+
+    async def refresh(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
+        """Ask LiveKit for the egress's current state and fold it in."""
+        assert record.egress_id is not None
+        try:
+            found = await self._gateway.list(egress_id=record.egress_id)
+        except EgressUnknownToLiveKit:
+            return self._lost(record, source)
+        if not found:
+            return self._lost(record, source)
+        applied = self._repo.observe(found[0], source, self._now())
+        return applied.record or record
+
+    def _lost(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
+        applied = self._repo.force_status(
+            record.id, EgressStatus.FAILED, source, self._now(),
+            error="LiveKit no longer knows this egress (its worker or server may have restarted)",
+            error_code=404)
+        return applied.record or record
+
+    # ---- background helpers ------------------------------------------------------------------
+
+    async def stop_quietly(self, egress_id: str) -> None:
+        try:
+            await self._gateway.stop(egress_id)
+        except (LiveKitRejected, LiveKitUnavailable) as exc:
+            log.info("stop of %s after its deadline: %s", egress_id, exc.message)
+
+
+async def gather_limited(tasks: list, limit: int = 8) -> None:  # type: ignore[type-arg]
+    """Run coroutines with at most `limit` at once."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(coro):  # type: ignore[no-untyped-def]
+        async with semaphore:
+            await coro
+
+    await asyncio.gather(*(run(t) for t in tasks))
