@@ -129,7 +129,8 @@ class LiveKitEgressGateway:
         """One start call, never retried here. May raise LiveKitUnavailable even though it started."""
         egress = self._client(start=True).egress
         method, call = _start_call(egress, request)
-        info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False)
+        info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False,
+                                timeout_s=self._start_timeout_s)
         return observation_of(info)
 
     async def stop(self, egress_id: str) -> Observation:
@@ -181,6 +182,7 @@ class LiveKitEgressGateway:
         *,
         secrets: frozenset[str] = frozenset(),
         retry: bool = True,
+        timeout_s: float | None = None,
     ) -> T:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts if retry else 1),
@@ -190,18 +192,23 @@ class LiveKitEgressGateway:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._once(method, make, secrets)
+                return await self._once(method, make, secrets, timeout_s or self._timeout_s)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _once(self, method: str, make: Callable[[], Awaitable[T]], secrets: frozenset[str]) -> T:
+    async def _once(
+        self, method: str, make: Callable[[], Awaitable[T]], secrets: frozenset[str], timeout_s: float
+    ) -> T:
         began = time.perf_counter()
         code = ""
         try:
-            return await make()
+            # Our own deadline: livekit-api 1.2.2 passes timeout=None per request, which makes aiohttp
+            # ignore the session's timeout, so without this a hung LiveKit would hang us forever.
+            async with asyncio.timeout(timeout_s):
+                return await make()
         except api.ServerError as exc:
             code = exc.code
             raise translate(exc, secrets) from None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             code = "timeout"
             raise LiveKitUnavailable(f"LiveKit did not answer {method} in time") from None
         except aiohttp.ClientError as exc:

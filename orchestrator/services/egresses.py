@@ -88,7 +88,7 @@ class EgressLedgerService:
             request=request.redacted(), fingerprint=request.fingerprint(),
         ), detail="start requested")
         try:
-            observation = await self._start_once(record, request)
+            observation, recovered = await self._start_once(record, request)
         except LiveKitRejected as exc:
             self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
                                     error=f"LiveKit refused the start: {exc.message}",
@@ -98,12 +98,14 @@ class EgressLedgerService:
             self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
                                     error=f"could not start: {exc.message}", error_code=503)
             raise
+        detail = (f"the start call did not complete, but LiveKit had started {observation.egress_id}: adopted"
+                  if recovered else f"LiveKit accepted the start as {observation.egress_id}")
         applied = self._repo.observe(observation, ChangeSource.API, self._now(), bind_to=record.id,
-                                     detail=f"LiveKit accepted the start as {observation.egress_id}")
+                                     detail=detail)
         assert applied.record is not None
         return applied.record
 
-    async def _start_once(self, record: EgressRecord, request: EgressRequest) -> Observation:
+    async def _start_once(self, record: EgressRecord, request: EgressRequest) -> tuple[Observation, bool]:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._backoff, max=10 * max(self._backoff, 0.1)),
@@ -115,14 +117,14 @@ class EgressLedgerService:
                 if attempt.retry_state.attempt_number > 1:
                     found = await self._find_started(record)
                     if found is not None:
-                        return found
+                        return found, True
                 try:
-                    return await self._gateway.start(request)
+                    return await self._gateway.start(request), False
                 except LiveKitUnavailable:
                     log.warning("start of %s did not complete; checking whether it started anyway", record.id)
                     found = await self._find_started(record)
                     if found is not None:
-                        return found
+                        return found, True
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 

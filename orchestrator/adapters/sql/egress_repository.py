@@ -222,8 +222,10 @@ class SqlEgressRepository:
     def _insert_webhook(self, conn: Connection, webhook: WebhookRow) -> bool:
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         stmt = dialect_insert(webhook_events).values(**dataclasses.asdict(webhook))
-        result = conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-        return bool(result.rowcount)
+        inserted = conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["id"]).returning(webhook_events.c.id)
+        ).first()
+        return inserted is not None
 
     def _observe(
         self,
