@@ -107,6 +107,8 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     metrics.watch_ledger(repo.count_by_status)
     target = livekit_target(settings)
     storage = storage_target(settings)
+    if storage is None and target.sandbox:
+        storage = S3Target(bucket="sandbox-recordings", region="us-east-1")  # nothing is really uploaded
     api_token = resolve_api_token(settings)
     SECRETS.add(target.api_secret, api_token, storage.secret if storage else None,
                 storage.access_key if storage else None)

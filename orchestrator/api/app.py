@@ -25,7 +25,8 @@ SANDBOX_BANNER = (
     "  SANDBOX MODE: LIVEKIT_URL is not set, so this service talks to its built-in\n"
     "  sandbox LiveKit at {url}. Egresses are simulated: nothing is really\n"
     "  recorded or streamed. Set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET\n"
-    "  to use a real LiveKit server or LiveKit Cloud.\n" + "=" * 78
+    "  to use a real LiveKit server or LiveKit Cloud. Room 'demo' has a publisher:\n"
+    "    orchestrator egress start --room demo --s3 'demo/{{time}}.mp4'\n" + "=" * 78
 )
 
 
@@ -41,6 +42,8 @@ async def _sandbox(container: Container) -> AsyncIterator[None]:
     sandbox = SandboxLiveKit(container.livekit.api_key, container.livekit.api_secret,
                              webhook_urls=[f"{settings.public_url}/webhooks/livekit"])
     task = asyncio.create_task(serve_sandbox(sandbox, settings.sandbox_host, settings.sandbox_port))
+    # Something to record on a fresh machine: room "demo" with one publisher.
+    await sandbox.join("demo", "demo-host", name="Demo host")
     log.warning(SANDBOX_BANNER.format(url=container.livekit.url))
     try:
         yield

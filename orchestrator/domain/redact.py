@@ -17,11 +17,18 @@ _SECRET_PARAM = re.compile(
 
 def mask(secret: str) -> str:
     """`{abc...xyz}` as LiveKit shows stream keys: three characters each side for long keys, fewer for short."""
+    if is_masked(secret):
+        return secret
     if len(secret) >= 9:
         return "{" + secret[:3] + "..." + secret[-3:] + "}"
     if len(secret) >= 5:
         return "{" + secret[:1] + "..." + secret[-1:] + "}"
     return "{...}"
+
+
+def is_masked(value: str) -> bool:
+    """Already redacted (by LiveKit or by us): `{abc...xyz}`, `{...}` or `{access_key}`-style."""
+    return len(value) >= 2 and value.startswith("{") and value.endswith("}")
 
 
 def redact_stream_url(url: str) -> str:
@@ -33,11 +40,8 @@ def redact_stream_url(url: str) -> str:
     except ValueError:
         return mask(url)
     path = parts.path
-    if parts.scheme.lower() in ("rtmp", "rtmps", "twitch") and "/" in path.strip("/"):
-        head, _, key = path.rpartition("/")
-        path = f"{head}/{mask(key)}" if key else path
-    elif parts.scheme.lower() in ("rtmp", "rtmps") and path.strip("/"):
-        head, _, key = path.rpartition("/")
+    if parts.scheme.lower() in ("rtmp", "rtmps", "twitch") and path.strip("/"):
+        head, _, key = path.rstrip("/").rpartition("/")
         path = f"{head}/{mask(key)}"
     query = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={mask(m.group(2))}", parts.query)
     if parts.scheme.lower() == "srt":

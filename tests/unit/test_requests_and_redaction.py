@@ -42,6 +42,12 @@ def test_stream_urls_never_show_the_key(url: str) -> None:
     assert "{liv...XYZ}" in out
 
 
+def test_already_masked_keys_are_left_alone() -> None:
+    once = redact_stream_url(f"rtmp://h/app/{KEY}")
+    assert redact_stream_url(once) == once == "rtmp://h/app/{liv...XYZ}"
+    assert redact_text(f"see {once}") == f"see {once}"
+
+
 def test_redact_text_finds_urls_and_known_secrets_in_messages() -> None:
     message = (f"request has missing or invalid field: invalid url rtmp://h/app/{KEY}: invalid scheme; "
                f"secret=abc123456 and {S3.secret}")
