@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -76,6 +78,16 @@ class SqlEgressRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        # SQLite has one writer at a time; queueing writers here is far faster than letting them
+        # spin in SQLite's busy handler. PostgreSQL needs no such lock.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self._dialect == "sqlite" else contextlib.nullcontext()
+        )
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._write_lock, self._engine.begin() as conn:
+            yield conn
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -136,7 +148,7 @@ class SqlEgressRepository:
 
     def create(self, record: EgressRecord, detail: str = "") -> EgressRecord:
         """A new egress we are about to start, in `starting`, with its first history row."""
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(insert(egresses).values(**_columns(record)))
             _append(conn, record.id, record.created_at, ChangeSource.API, Outcome.CREATED, None,
                     record.status, detail=detail)
@@ -161,7 +173,7 @@ class SqlEgressRepository:
         """
         for _ in range(_ATTEMPTS):
             try:
-                with self._engine.begin() as conn:
+                with self._write() as conn:
                     if webhook is not None and not self._insert_webhook(conn, webhook):
                         return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
                     return self._observe(conn, obs, source, now, webhook, bind_to, detail)
@@ -183,7 +195,7 @@ class SqlEgressRepository:
         """A status the service decides itself: a failed start, a start deadline, an egress LiveKit lost."""
         for _ in range(_ATTEMPTS):
             try:
-                with self._engine.begin() as conn:
+                with self._write() as conn:
                     row = conn.execute(select(egresses).where(egresses.c.id == pk)).first()
                     if row is None:
                         raise KeyError(pk)
@@ -206,7 +218,7 @@ class SqlEgressRepository:
 
     def record_webhook(self, webhook: WebhookRow) -> bool:
         """Store a non-egress webhook event; False when its id was seen before."""
-        with self._engine.begin() as conn:
+        with self._write() as conn:
             return self._insert_webhook(conn, webhook)
 
     def webhook_events(self, *, room_name: str | None = None, limit: int = 100) -> list[WebhookRow]:
@@ -301,11 +313,11 @@ class SqlEgressRepository:
             update(egresses)
             .where(egresses.c.id == current.id, egresses.c.version == current.version)
             .values(**changes, version=current.version + 1)
-        )
-        if result.rowcount != 1:
+            .returning(*egresses.c)
+        ).first()
+        if result is None:
             raise _VersionConflict(current.id)
-        row = conn.execute(select(egresses).where(egresses.c.id == current.id)).one()
-        return _record(row)
+        return _record(result)
 
 
 # ---- row <-> domain ----------------------------------------------------------------------------

@@ -1,0 +1,66 @@
+"""Timing and fault knobs of the sandbox LiveKit (mutable at runtime)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class SandboxTimings:
+    """Delays in seconds; defaults suit a human demo, tests shrink them."""
+
+    activate_after: float = 1.0
+    finalize_after: float = 1.0
+    no_worker_after: float = 6.0
+    participant_wait: float = 30.0
+    empty_timeout: float = 300.0
+    departure_timeout: float = 20.0
+    retention: float = 86400.0
+
+
+@dataclass
+class SandboxFaults:
+    """Injected failures; every field may be changed while the sandbox runs. Defaults = healthy."""
+
+    no_worker: bool = False
+    egress_disabled: bool = False
+    start_signal: bool = True
+    start_response_delay: float = 0.0
+    fail_active_after: float | None = None
+    rtmp_refuse: list[str] = field(default_factory=list)
+    upload_fail: bool = False
+    session_limit: float | None = None
+    drop_webhooks: bool = False
+    drop_webhook_events: list[str] = field(default_factory=list)
+    duplicate_webhooks: bool = False
+    webhook_delay: float = 0.0
+
+
+_NULLABLE = frozenset({"fail_active_after", "session_limit"})
+
+
+def as_dict(obj: SandboxTimings | SandboxFaults) -> dict[str, Any]:
+    """Plain-JSON view of a knob dataclass."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def apply_patch(obj: SandboxTimings | SandboxFaults, patch: dict[str, Any]) -> None:
+    """Set the named fields after a light type check; raises ValueError on unknown names or bad types."""
+    known = {f.name: f for f in fields(obj)}
+    for name, value in patch.items():
+        if name not in known:
+            raise ValueError(f"unknown field: {name}")
+        current = getattr(obj, name)
+        if isinstance(current, list):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"{name} must be a list of strings")
+        elif isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be a boolean")
+        elif value is None:
+            if name not in _NULLABLE:
+                raise ValueError(f"{name} must not be null")
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number")
+        setattr(obj, name, value)
