@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
-from orchestrator.adapters.sql.engine import build_engine, migrate
+from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
@@ -92,9 +92,12 @@ class Container:
     reconciler: Reconciler
     api_token: str
     storage: S3Target | None
+    checkpointer: WalCheckpointer | None = None
 
     async def aclose(self) -> None:
         await self.gateway.aclose()
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 
@@ -124,5 +127,5 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         egresses=egresses, webhooks=WebhookIngestService(repo, utcnow),
         reconciler=Reconciler(repo, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s), metrics=metrics),
-        api_token=api_token, storage=storage,
+        api_token=api_token, storage=storage, checkpointer=start_checkpointer(engine),
     )

@@ -40,10 +40,14 @@ class LiveKitWebhookVerifier:
 
 def notice_of(event: api.WebhookEvent) -> WebhookNotice:
     egress = observation_of(event.egress_info) if event.HasField("egress_info") else None
-    payload: dict[str, Any] = MessageToDict(event, preserving_proto_field_name=True)
-    if "egress_info" in payload and egress is not None:
-        payload["egress_info"] = {"egress_id": egress.egress_id, "status": egress.status.value,
-                                  "room_name": egress.room_name, "error": egress.error}
+    payload: dict[str, Any]
+    if egress is not None:
+        # The ledger keeps the egress itself; the stored event only needs to say what it was.
+        payload = {"event": event.event, "id": event.id, "created_at": event.created_at,
+                   "egress_info": {"egress_id": egress.egress_id, "status": egress.status.value,
+                                   "room_name": egress.room_name, "error": egress.error}}
+    else:
+        payload = _redact_payload(MessageToDict(event, preserving_proto_field_name=True))
     return WebhookNotice(
         id=event.id or f"noid:{event.event}:{event.created_at}:{egress.egress_id if egress else ''}",
         event=event.event,
@@ -53,7 +57,7 @@ def notice_of(event: api.WebhookEvent) -> WebhookNotice:
         participant_identity=event.participant.identity,
         track_sid=event.track.sid,
         egress=egress,
-        payload=_redact_payload(payload),
+        payload=payload,
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from orchestrator import __version__
 from orchestrator.bootstrap import Container, build
 from orchestrator.config import Settings
+from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
 from orchestrator.scheduler import build_scheduler
 
@@ -81,10 +82,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(egresses.router)
-    try:
-        from orchestrator.layouts.routes import router as layouts_router
-    except ImportError:  # pragma: no cover - the layouts ship with the package
-        layouts_router = None
-    if layouts_router is not None:
-        app.include_router(layouts_router)
+    app.include_router(layouts.router)
     return app

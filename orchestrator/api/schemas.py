@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.domain.egress import EgressEvent, EgressKind, EgressRecord, EgressStatus
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, layout_url
 from orchestrator.domain.requests import (
-    BUILTIN_LAYOUTS,
     EgressRequest,
     FileOutput,
     FileType,
@@ -119,13 +119,9 @@ def resolve_layout(layout: str, public_url: str) -> tuple[str, str]:
         return "", ""
     if layout in BUILTIN_LAYOUTS:
         return layout, ""
-    try:
-        from orchestrator.domain.layouts import LAYOUT_NAMES, layout_url
-    except ImportError:  # pragma: no cover - layouts are part of the package
-        LAYOUT_NAMES, layout_url = (), None  # noqa: N806
-    if layout in LAYOUT_NAMES and layout_url is not None:
+    if layout in LAYOUT_NAMES:
         return "", layout_url(public_url, layout)
-    names = sorted(BUILTIN_LAYOUTS | set(LAYOUT_NAMES))
+    names = sorted({*BUILTIN_LAYOUTS, *LAYOUT_NAMES})
     raise InvalidInput("layout", f"unknown layout; use one of {', '.join(names)}")
 
 

@@ -15,9 +15,6 @@ from .redact import MUX_RTMPS_INGEST, redact_stream_url
 
 # LiveKit's own check for RTMP URLs (egress pkg/config/urls.go).
 RTMP_URL = re.compile(r"^(rtmps?://)(.*/)(.*/)(\S*)( live=1)?$")
-BUILTIN_LAYOUTS = frozenset(
-    {"grid", "speaker", "single-speaker", "grid-light", "speaker-light", "single-speaker-light"}
-)
 
 
 class Preset(StrEnum):

@@ -131,3 +131,15 @@ def test_readyz_reports_livekit_down(service_factory: Any) -> None:
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["livekit"].startswith("error")
+
+
+def test_served_layout_becomes_custom_base_url(service: ServiceThread, sandbox: SandboxThread) -> None:
+    start_room(sandbox)
+    with service.client() as c:
+        eg = c.post("/v1/egresses", json=composite(layout="active-speaker")).json()
+        assert eg["request"]["custom_base_url"] == f"{service.url}/layouts/active-speaker"
+        assert "layout" not in eg["request"]
+        page = c.get("/layouts/active-speaker", params={"url": "ws://x", "token": "t0ken-secret-value"})
+    assert page.status_code == 200
+    info = sandbox.call(sandbox.sandbox.egress_info, eg["egress_id"])
+    assert info.room_composite.custom_base_url == f"{service.url}/layouts/active-speaker"
