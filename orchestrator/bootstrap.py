@@ -21,7 +21,7 @@ from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
 from orchestrator.services.egresses import EgressLedgerService
 from orchestrator.services.reconcile import Reconciler
-from orchestrator.services.webhooks import WebhookIngestService
+from orchestrator.services.webhooks import WebhookBatcher, WebhookIngestService
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +92,11 @@ class Container:
     reconciler: Reconciler
     api_token: str
     storage: S3Target | None
+    webhook_batcher: WebhookBatcher
     checkpointer: WalCheckpointer | None = None
 
     async def aclose(self) -> None:
+        await self.webhook_batcher.aclose()
         await self.gateway.aclose()
         if self.checkpointer is not None:
             self.checkpointer.stop()
@@ -121,10 +123,11 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         backoff_s=settings.retry_backoff_s, metrics=metrics)
     egresses = EgressLedgerService(repo, gateway, utcnow, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
+    webhooks = WebhookIngestService(repo, utcnow)
     return Container(
         settings=settings, engine=engine, repo=repo, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
-        egresses=egresses, webhooks=WebhookIngestService(repo, utcnow),
+        egresses=egresses, webhooks=webhooks, webhook_batcher=WebhookBatcher(webhooks),
         reconciler=Reconciler(repo, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s), metrics=metrics),
         api_token=api_token, storage=storage, checkpointer=start_checkpointer(engine),

@@ -13,7 +13,8 @@ from orchestrator.bootstrap import Container
 _bearer = HTTPBearer(auto_error=False, description="ORCHESTRATOR_API_TOKEN")
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
+    # async: a plain `def` dependency would cost a threadpool hop on every request.
     c: Container = request.app.state.container
     return c
 
@@ -21,7 +22,7 @@ def container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(container)]
 
 
-def require_token(
+async def require_token(
     c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     if credentials is None or not secrets.compare_digest(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -44,12 +45,17 @@ _INSERT_EGRESS = insert(egresses)
 _INSERT_EVENT = insert(egress_events)
 _MUTABLE = ("egress_id", "kind", "room_name", "room_id", "status", "error", "error_code", "details",
             "results", "updated_at", "started_at", "ended_at", "livekit_updated_ns")
-_GUARDED_UPDATE = (
-    update(egresses)
-    .where(egresses.c.id == bindparam("pk"), egresses.c.version == bindparam("expected_version"))
-    .values({name: bindparam(name) for name in (*_MUTABLE, "version")})
-    .returning(*egresses.c)
-)
+
+
+@functools.cache
+def _guarded_update_stmt(columns: frozenset[str]) -> Update:
+    """UPDATE of exactly these columns, guarded by the row's version; one cached statement per shape."""
+    return (
+        update(egresses)
+        .where(egresses.c.id == bindparam("pk"), egresses.c.version == bindparam("expected_version"))
+        .values({name: bindparam(name) for name in (*sorted(columns), "version")})
+        .returning(*egresses.c)
+    )
 
 
 class _VersionConflict(Exception):
@@ -200,6 +206,35 @@ class SqlEgressRepository:
                 continue
         raise RuntimeError(f"could not record an update of {obs.egress_id} after {_ATTEMPTS} attempts")
 
+    def observe_batch(
+        self, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime
+    ) -> list[Applied]:
+        """Many webhooks in one transaction (group commit), each deduplicated and applied in order.
+
+        An item without an observation is only stored. If another writer interferes (a version
+        conflict on PostgreSQL), the batch is rolled back and each item is redone on its own.
+        """
+        try:
+            with self._write() as conn:
+                results: list[Applied] = []
+                for obs, webhook, detail in items:
+                    if not self._insert_webhook(conn, webhook):
+                        results.append(Applied(None, Outcome.DUPLICATE, duplicate_event=True))
+                    elif obs is None:
+                        results.append(Applied(None, Outcome.CREATED))
+                    else:
+                        results.append(self._observe(conn, obs, ChangeSource.WEBHOOK, now, webhook, None, detail))
+                return results
+        except (IntegrityError, _VersionConflict):
+            return [self._observe_alone(obs, webhook, detail, now) for obs, webhook, detail in items]
+
+    def _observe_alone(self, obs: Observation | None, webhook: WebhookRow, detail: str, now: datetime) -> Applied:
+        if obs is not None:
+            return self.observe(obs, ChangeSource.WEBHOOK, now, webhook=webhook, detail=detail)
+        if self.record_webhook(webhook):
+            return Applied(None, Outcome.CREATED)
+        return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
+
     def force_status(
         self,
         pk: str,
@@ -325,10 +360,11 @@ class SqlEgressRepository:
 
     def _guarded_update(self, conn: Connection, current: EgressRecord, changes: dict[str, Any]) -> EgressRecord:
         """Write the changed columns only if nobody else changed the row since we read it."""
-        params = {name: value for name, value in _columns(current).items() if name in _MUTABLE}
-        params.update(changes)
-        params.update(pk=current.id, expected_version=current.version, version=current.version + 1)
-        row = conn.execute(_GUARDED_UPDATE, params).first()
+        unknown = set(changes) - set(_MUTABLE)
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        params = dict(changes, pk=current.id, expected_version=current.version, version=current.version + 1)
+        row = conn.execute(_guarded_update_stmt(frozenset(changes)), params).first()
         if row is None:
             raise _VersionConflict(current.id)
         return _record(row)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from orchestrator.adapters.livekit_webhooks import WebhookRejected
-from orchestrator.api.deps import ContainerDep
 from orchestrator.api.errors import error_response
+from orchestrator.bootstrap import Container
 
 router = APIRouter(tags=["webhooks"])
 
 
 @router.post("/webhooks/livekit", include_in_schema=True)
-async def livekit_webhook(request: Request, c: ContainerDep) -> JSONResponse:
+async def livekit_webhook(request: Request) -> JSONResponse:
     """Verify with livekit-api's WebhookReceiver; duplicates (same event id) are acknowledged and ignored."""
+    c: Container = request.app.state.container  # no dependency injection on the hottest route
     limit = c.settings.webhook_max_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -32,7 +32,7 @@ async def livekit_webhook(request: Request, c: ContainerDep) -> JSONResponse:
     except WebhookRejected as exc:
         c.metrics.webhooks_rejected.labels("unauthorized").inc()
         return error_response(401, "unauthorized", str(exc))
-    result = await run_in_threadpool(c.webhooks.ingest, notice)
+    result = await c.webhook_batcher.submit(notice)
     if result.duplicate:
         c.metrics.webhooks_duplicate.inc()
     else:
