@@ -74,7 +74,7 @@ _FILE_TYPE = {FileType.MP4: api.EncodedFileType.MP4, FileType.OGG: api.EncodedFi
               FileType.MP3: api.EncodedFileType.MP3}
 _STREAM_STATUS = {api.StreamInfo.ACTIVE: "active", api.StreamInfo.FINISHED: "finished",
                   api.StreamInfo.FAILED: "failed"}
-_TRANSIENT_CODES = frozenset({"unavailable", "internal", "unknown", "deadline_exceeded", "dataloss"})
+_TRANSIENT_CODES = frozenset({"unavailable", "deadline_exceeded"})
 
 
 class LiveKitEgressGateway:
@@ -226,8 +226,12 @@ class LiveKitEgressGateway:
 def translate(exc: Any, secrets: frozenset[str] = frozenset()) -> Exception:
     """A livekit-api ServerError as one of our errors, its message redacted."""
     message = redact_text(exc.message or f"HTTP {exc.status}", secrets)
-    if exc.code in _TRANSIENT_CODES or exc.status >= 500:
+    if exc.code in _TRANSIENT_CODES or exc.status >= 500 or exc.status == 408:
         return LiveKitUnavailable(f"LiveKit is unavailable ({exc.code}): {message}")
+    if exc.status == 401:
+        # LiveKit's auth layer answers in plain text, so the client only sees code "unknown".
+        return LiveKitRejected("unauthenticated", 401,
+                               "LiveKit refused our credentials: check LIVEKIT_API_KEY and LIVEKIT_API_SECRET")
     if exc.code == "not_found" and "egress" in message:
         return EgressUnknownToLiveKit(exc.code, exc.status, message)
     if exc.code == "failed_precondition":

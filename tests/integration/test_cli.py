@@ -1,0 +1,66 @@
+"""The `orchestrator` command over the REST API, as a person or a script would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from orchestrator.sandbox import SandboxThread
+from tests.conftest import LK_KEY, LK_SECRET
+from tests.harness import API_TOKEN, ServiceThread, wait_until
+
+
+def cli(service: ServiceThread, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "ORCHESTRATOR_PUBLIC_URL": service.url, "ORCHESTRATOR_API_TOKEN": API_TOKEN,
+               "ORCHESTRATOR_DATA_DIR": str(service.settings.data_dir), **env}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=environ, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_egress_start_list_show_stop(service: ServiceThread, sandbox: SandboxThread) -> None:
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    started = cli(service, "egress", "start", "--room", "studio", "--layout", "grid", "--s3", "a/{time}.mp4",
+                  "--mux", "muxkey0123456789abc", "--json")
+    assert started.returncode == 0, started.stderr
+    eg: dict[str, Any] = json.loads(started.stdout)
+    assert eg["egress_id"].startswith("EG_") and "muxkey0123456789abc" not in started.stdout
+
+    def status() -> str:
+        shown = cli(service, "egress", "show", eg["id"], "--json")
+        return str(json.loads(shown.stdout)["status"])
+
+    wait_until(lambda: status() == "active")
+    listed = cli(service, "egress", "list", "--active", "--json")
+    assert [e["id"] for e in json.loads(listed.stdout)["items"]] == [eg["id"]]
+    table = cli(service, "egress", "list")
+    assert eg["id"] in table.stdout and "active" in table.stdout
+    assert cli(service, "egress", "stop", eg["egress_id"]).returncode == 0
+    wait_until(lambda: status() == "complete")
+    shown = cli(service, "egress", "show", eg["id"])
+    assert "complete" in shown.stdout and "webhook" in shown.stdout
+
+
+def test_errors_exit_non_zero_with_the_reason(service: ServiceThread) -> None:
+    missing = cli(service, "egress", "show", "egr_nope")
+    assert missing.returncode == 1 and "404 not_found" in missing.stderr
+    no_room = cli(service, "egress", "start", "--room", "ghost", "--s3", "x.mp4")
+    assert no_room.returncode == 1 and "room does not exist" in no_room.stderr
+    wrong_token = cli(service, "egress", "list", ORCHESTRATOR_API_TOKEN="nope")
+    assert wrong_token.returncode == 1 and "401" in wrong_token.stderr
+
+
+def test_doctor(service: ServiceThread, sandbox: SandboxThread) -> None:
+    env = {"LIVEKIT_URL": sandbox.url, "LIVEKIT_API_KEY": LK_KEY, "LIVEKIT_API_SECRET": LK_SECRET,
+           "ORCHESTRATOR_DATABASE_URL": service.settings.database_url_resolved, "ORCHESTRATOR_S3_BUCKET": "b"}
+    ok = cli(service, "doctor", "--json", **env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert {c["check"]: c["ok"] for c in json.loads(ok.stdout)} == {
+        "configuration": True, "database": True, "livekit": True, "storage": True}
+    bad = cli(service, "doctor", "--json", **{**env, "LIVEKIT_API_SECRET": "wrong-secret-0123456789abcdef"})
+    assert bad.returncode == 1
+    livekit = next(c for c in json.loads(bad.stdout) if c["check"] == "livekit")
+    assert not livekit["ok"] and "credentials" in livekit["detail"]
+    assert "wrong-secret" not in bad.stdout
