@@ -34,8 +34,9 @@ if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "== lint"
+echo "== lint and types"
 .venv/bin/ruff check orchestrator tests bench
+.venv/bin/mypy
 
 echo "== tests"
 .venv/bin/pytest -q -p no:cacheprovider "$@"

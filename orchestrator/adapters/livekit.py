@@ -152,7 +152,7 @@ class LiveKitEgressGateway:
             secrets=secrets, retry=False)
         return observation_of(info)
 
-    async def list(
+    async def list_egresses(
         self, *, room_name: str = "", egress_id: str = "", active: bool = False
     ) -> list[Observation]:
         response = await self._call("ListEgress", lambda: self._client().egress.list_egress(

@@ -197,7 +197,7 @@ class RoomRegistry:
         track_type, track_source, mime = SOURCES[source]
         track = api.TrackInfo(
             sid=ids.new_id(ids.TRACK),
-            type=track_type,
+            type=track_type,  # type: ignore[arg-type]
             source=track_source,  # type: ignore[arg-type]
             name=source,
             mime_type=mime,

@@ -28,7 +28,7 @@ UPLOAD_FAILED = "S3 upload failed: operation error S3: PutObject, api error Acce
 
 
 def status_name(status: int) -> str:
-    return api.EgressStatus.Name(status)  # type: ignore[arg-type]
+    return api.EgressStatus.Name(status)
 
 
 @dataclass
@@ -103,7 +103,7 @@ class EgressWorker:
             status=api.EGRESS_STARTING,
             started_at=now_ns,
             updated_at=now_ns,
-            source_type=self._source_type(kind, request),
+            source_type=self._source_type(kind, request),  # type: ignore[arg-type]
         )
         getattr(info, kind).CopyFrom(redact_request(request))
         audio_only = self._audio_only(kind, request, room)

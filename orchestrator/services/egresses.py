@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -133,7 +132,7 @@ class EgressLedgerService:
         if not record.room_name:
             return None
         try:
-            candidates = await self._gateway.list(room_name=record.room_name, active=True)
+            candidates = await self._gateway.list_egresses(room_name=record.room_name, active=True)
         except LiveKitUnavailable:
             return None
         for obs in sorted(candidates, key=lambda o: o.updated_at_ns):
@@ -201,7 +200,7 @@ class EgressLedgerService:
         """Ask LiveKit for the egress's current state and fold it in."""
         assert record.egress_id is not None
         try:
-            found = await self._gateway.list(egress_id=record.egress_id)
+            found = await self._gateway.list_egresses(egress_id=record.egress_id)
         except EgressUnknownToLiveKit:
             return self._lost(record, source)
         if not found:
@@ -224,13 +223,3 @@ class EgressLedgerService:
         except (LiveKitRejected, LiveKitUnavailable) as exc:
             log.info("stop of %s after its deadline: %s", egress_id, exc.message)
 
-
-async def gather_limited(tasks: list, limit: int = 8) -> None:  # type: ignore[type-arg]
-    """Run coroutines with at most `limit` at once."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(coro):  # type: ignore[no-untyped-def]
-        async with semaphore:
-            await coro
-
-    await asyncio.gather(*(run(t) for t in tasks))

@@ -57,7 +57,7 @@ class Reconciler:
         if self._metrics:
             self._metrics.reconcile_runs.inc()
         try:
-            known = {o.egress_id: o for o in await self._gateway.list()}
+            known = {o.egress_id: o for o in await self._gateway.list_egresses()}
         except LiveKitUnavailable as exc:
             report.errors.append(exc.message)
             log.warning("reconcile skipped: %s", exc.message)
@@ -92,7 +92,7 @@ class Reconciler:
         obs = known.get(record.egress_id)
         if obs is None:
             try:
-                found = await self._gateway.list(egress_id=record.egress_id)
+                found = await self._gateway.list_egresses(egress_id=record.egress_id)
                 obs = found[0] if found else None
             except EgressUnknownToLiveKit:
                 obs = None

@@ -38,7 +38,7 @@ def _post(service: ServiceThread, body: bytes, headers: dict[str, str]) -> httpx
 
 def _ledger_is_empty(service: ServiceThread) -> bool:
     repo = service.container.repo
-    return repo.get("EG_security001") is None and repo.webhook_events() == [] and repo.list() == []
+    return repo.get("EG_security001") is None and repo.webhook_events() == [] and repo.find() == []
 
 
 def test_genuine_webhook_is_applied_once(service: ServiceThread) -> None:

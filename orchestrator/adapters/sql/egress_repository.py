@@ -131,7 +131,7 @@ class SqlEgressRepository:
             ).all()
         return [_event(r) for r in rows]
 
-    def list(
+    def find(
         self,
         *,
         room_name: str | None = None,
@@ -158,7 +158,7 @@ class SqlEgressRepository:
     def unfinished(self) -> list[EgressRecord]:
         from orchestrator.domain.egress import UNFINISHED
 
-        return self.list(statuses=UNFINISHED, limit=100_000)
+        return self.find(statuses=UNFINISHED, limit=100_000)
 
     def count_by_status(self) -> dict[str, int]:
         with self._engine.connect() as conn:
