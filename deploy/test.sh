@@ -38,5 +38,12 @@ echo "== lint and types"
 .venv/bin/ruff check orchestrator tests bench
 .venv/bin/mypy
 
-echo "== tests"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+echo "== check the vendored livekit-client against package-lock.json"
+.venv/bin/python layouts/check_vendor.py --require
+
+# Two runs: Playwright's sync API keeps an event loop on the main thread for its whole session,
+# which the asyncio tests cannot share.
+echo "== tests: unit and integration"
+.venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration "$@"
+echo "== tests: layouts in Chromium"
+.venv/bin/pytest -q -p no:cacheprovider tests/browser "$@"
