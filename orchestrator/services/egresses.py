@@ -127,6 +127,15 @@ class EgressLedgerService:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def recover_start(self, record: EgressRecord) -> bool:
+        """For a row whose start call never answered: bind it to the egress that call made, if any."""
+        found = await self._find_started(record)
+        if found is None:
+            return False
+        self._repo.observe(found, ChangeSource.RECONCILE, self._now(), bind_to=record.id,
+                           detail=f"the start call never answered; LiveKit had started {found.egress_id}: adopted")
+        return True
+
     async def _find_started(self, record: EgressRecord) -> Observation | None:
         """The egress our own earlier start call made, if LiveKit has it."""
         if not record.room_name:

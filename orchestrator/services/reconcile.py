@@ -57,7 +57,9 @@ class Reconciler:
         if self._metrics:
             self._metrics.reconcile_runs.inc()
         try:
-            known = {o.egress_id: o for o in await self._gateway.list_egresses()}
+            # Only the running ones in bulk; an unfinished ledger row LiveKit no longer lists as active
+            # is then looked up by id (few per pass: the ones that ended since the last pass).
+            known = {o.egress_id: o for o in await self._gateway.list_egresses(active=True)}
         except LiveKitUnavailable as exc:
             report.errors.append(exc.message)
             log.warning("reconcile skipped: %s", exc.message)
@@ -81,8 +83,13 @@ class Reconciler:
     ) -> None:
         now = self._now()
         if record.egress_id is None:
-            # Our start call never came back (the service may have stopped mid-call).
+            # Our start call never came back (the service may have stopped mid-call). Long after any
+            # start call could still be running, look for the egress it may have made, else fail it.
             if now - record.created_at >= self._deadline:
+                if await self._egresses.recover_start(record):
+                    report.repaired += 1
+                    self._count("start_recovered")
+                    return
                 self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
                                         error="the start call never completed and LiveKit shows no such egress",
                                         error_code=503)

@@ -183,3 +183,26 @@ def test_egress_livekit_forgot_is_marked_failed(service: ServiceThread) -> None:
     with service.client() as c:
         shown = c.get("/v1/egresses/egr_forgotten").json()
     assert shown["status"] == "failed" and "no longer knows" in shown["error"]
+
+
+def test_crash_during_start_is_recovered_by_the_reconciler(service_factory: Any, sandbox: SandboxThread) -> None:
+    """The service wrote its row and called LiveKit, then died before the answer: no orphan, no duplicate."""
+    from orchestrator.api.schemas import EgressCreate
+
+    service = service_factory(start_deadline_s=0.5)
+    start_room(sandbox)
+    sandbox.sandbox.faults.drop_webhooks = True  # the adopting webhook is lost too
+    request = EgressCreate.model_validate(composite()).to_request(service.container.storage, service.url)
+    now = datetime.now(UTC)
+    service.container.repo.create(EgressRecord(
+        id="egr_crashed", egress_id=None, kind=request.kind, room_name="studio", status=EgressStatus.STARTING,
+        origin=Origin.API, created_at=now, updated_at=now, request=request.redacted(),
+        fingerprint=request.fingerprint()))
+    started = service.call(service.container.gateway.start, request)  # LiveKit started it; we "crashed"
+    time.sleep(0.6)
+    report = service.call(service.container.reconciler.run_once)
+    assert report.repaired == 1 and report.adopted == 0
+    with service.client() as c:
+        items = c.get("/v1/egresses").json()["items"]
+    assert [(e["id"], e["egress_id"]) for e in items] == [("egr_crashed", started.egress_id)]
+    assert items[0]["status"] in ("starting", "active")
