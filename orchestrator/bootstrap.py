@@ -19,6 +19,7 @@ from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
+from orchestrator.services.changes import ChangeFeed, EgressChange
 from orchestrator.services.egresses import EgressLedgerService
 from orchestrator.services.reconcile import Reconciler
 from orchestrator.services.webhooks import WebhookBatcher, WebhookIngestService
@@ -93,6 +94,7 @@ class Container:
     api_token: str
     storage: S3Target | None
     webhook_batcher: WebhookBatcher
+    changes: ChangeFeed
     checkpointer: WalCheckpointer | None = None
 
     async def aclose(self) -> None:
@@ -107,7 +109,10 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     engine = build_engine(settings.database_url_resolved)
     if migrate_db:
         migrate(engine)
-    repo = SqlEgressRepository(engine)
+    changes = ChangeFeed()
+    repo = SqlEgressRepository(
+        engine, listener=lambda a: changes.egress_changed(EgressChange(a.record, a.status_before))
+        if a.record is not None else None)
     metrics = Metrics()
     metrics.watch_ledger(repo.count_by_status)
     target = livekit_target(settings)
@@ -123,11 +128,11 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         backoff_s=settings.retry_backoff_s, metrics=metrics)
     egresses = EgressLedgerService(repo, gateway, utcnow, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
-    webhooks = WebhookIngestService(repo, utcnow)
+    webhooks = WebhookIngestService(repo, utcnow, changes)
     return Container(
         settings=settings, engine=engine, repo=repo, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
-        egresses=egresses, webhooks=webhooks, webhook_batcher=WebhookBatcher(webhooks),
+        egresses=egresses, webhooks=webhooks, webhook_batcher=WebhookBatcher(webhooks), changes=changes,
         reconciler=Reconciler(repo, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s), metrics=metrics),
         api_token=api_token, storage=storage, checkpointer=start_checkpointer(engine),

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         protect()
         container = build(settings)
+        container.changes.bind(asyncio.get_running_loop())
         app.state.container = container
         scheduler = build_scheduler(container.reconciler, settings.reconcile_interval_s)
         async with _sandbox(container):

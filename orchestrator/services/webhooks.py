@@ -13,6 +13,7 @@ from orchestrator.adapters.sql.egress_repository import Applied, SqlEgressReposi
 from orchestrator.domain.egress import Outcome
 from orchestrator.domain.events import WebhookNotice
 
+from .changes import ChangeFeed
 from .ports import Clock
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ class Ingested:
 class WebhookIngestService:
     """Applies egress events to the ledger and stores room, participant and track events."""
 
-    def __init__(self, repo: SqlEgressRepository, clock: Clock) -> None:
-        self._repo, self._now = repo, clock
+    def __init__(self, repo: SqlEgressRepository, clock: Clock, changes: ChangeFeed | None = None) -> None:
+        self._repo, self._now, self._changes = repo, clock, changes
 
     def ingest(self, notice: WebhookNotice) -> Ingested:
         return self.ingest_many([notice])[0]
@@ -46,6 +47,10 @@ class WebhookIngestService:
             detail = f"{notice.event}: LiveKit reports {egress.status.value}" if egress else ""
             items.append((egress, _row(notice, now), detail))
         results = self._repo.observe_batch(items, now)
+        if self._changes is not None:
+            for notice, applied in zip(notices, results, strict=True):
+                if notice.egress is None and not applied.duplicate_event:
+                    self._changes.notice(notice)  # room, participant and track events, once each
         return [_ingested(n, a) for n, a in zip(notices, results, strict=True)]
 
 

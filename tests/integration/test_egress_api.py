@@ -143,3 +143,23 @@ def test_served_layout_becomes_custom_base_url(service: ServiceThread, sandbox: 
     assert page.status_code == 200
     info = sandbox.call(sandbox.sandbox.egress_info, eg["egress_id"])
     assert info.room_composite.custom_base_url == f"{service.url}/layouts/active-speaker"
+
+
+def test_change_feed_tells_each_status_once(service: ServiceThread, sandbox: SandboxThread) -> None:
+    from orchestrator.services.changes import EgressChange
+
+    seen: list[tuple[str | None, str]] = []
+
+    async def record(change: EgressChange) -> None:
+        seen.append((change.status_before.value if change.status_before else None, change.record.status.value))
+
+    service.container.changes.on_egress_change(record)
+    start_room(sandbox)
+    sandbox.sandbox.faults.duplicate_webhooks = True
+    with service.client() as c:
+        eg = c.post("/v1/egresses", json=composite()).json()
+        wait_until(lambda: status_of(service, eg["id"]) == "active")
+        c.post(f"/v1/egresses/{eg['id']}/stop")
+        wait_until(lambda: status_of(service, eg["id"]) == "complete")
+    wait_until(lambda: seen and seen[-1][1] == "complete")
+    assert seen == [("starting", "active"), ("active", "ending"), ("ending", "complete")]

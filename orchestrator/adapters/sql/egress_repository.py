@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,8 +95,10 @@ class Applied:
 class SqlEgressRepository:
     """The egress ledger on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, listener: Callable[[Applied], None] | None = None) -> None:
         self._engine = engine
+        # Told of every committed change of status (or new egress), after the commit.
+        self.listener = listener
         self._dialect = engine.dialect.name
         # SQLite has one writer at a time; queueing writers here is far faster than letting them
         # spin in SQLite's busy handler. PostgreSQL needs no such lock.
@@ -201,7 +203,8 @@ class SqlEgressRepository:
                 with self._write() as conn:
                     if webhook is not None and not self._insert_webhook(conn, webhook):
                         return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
-                    return self._observe(conn, obs, source, now, webhook, bind_to, detail)
+                    applied = self._observe(conn, obs, source, now, webhook, bind_to, detail)
+                return self._told(applied)
             except (IntegrityError, _VersionConflict):
                 continue
         raise RuntimeError(f"could not record an update of {obs.egress_id} after {_ATTEMPTS} attempts")
@@ -224,7 +227,9 @@ class SqlEgressRepository:
                         results.append(Applied(None, Outcome.CREATED))
                     else:
                         results.append(self._observe(conn, obs, ChangeSource.WEBHOOK, now, webhook, None, detail))
-                return results
+            for applied in results:
+                self._told(applied)
+            return results
         except (IntegrityError, _VersionConflict):
             return [self._observe_alone(obs, webhook, detail, now) for obs, webhook, detail in items]
 
@@ -265,7 +270,7 @@ class SqlEgressRepository:
                     if target.terminal:
                         changes["ended_at"] = now
                     updated = self._guarded_update(conn, current, changes)
-                    return Applied(updated, Outcome.APPLIED, current.status)
+                return self._told(Applied(updated, Outcome.APPLIED, current.status))
             except _VersionConflict:
                 continue
         raise RuntimeError(f"could not update {pk} after {_ATTEMPTS} attempts")
@@ -284,6 +289,13 @@ class SqlEgressRepository:
         return [WebhookRow(**{k: r._mapping[k] for k in r._mapping}) for r in rows]
 
     # ---- internals ---------------------------------------------------------------------------
+
+    def _told(self, applied: Applied) -> Applied:
+        if self.listener is not None and applied.record is not None and (
+            applied.status_changed or applied.outcome == Outcome.CREATED
+        ):
+            self.listener(applied)
+        return applied
 
     def _insert_webhook(self, conn: Connection, webhook: WebhookRow) -> bool:
         inserted = conn.execute(self._insert_webhook_stmt, _shallow(webhook)).first()

@@ -61,7 +61,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # feature branches of the schema each have their own head
 
 
 log = logging.getLogger(__name__)
