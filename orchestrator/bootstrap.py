@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from sqlalchemy import Engine
 
@@ -19,9 +24,15 @@ from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
+from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
+from orchestrator.scheduler import ApsTimer
+from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
+from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
+from orchestrator.services.callbacks import CallbackService
 from orchestrator.services.changes import ChangeFeed, EgressChange
 from orchestrator.services.egresses import EgressLedgerService
 from orchestrator.services.reconcile import Reconciler
+from orchestrator.services.recordings import RecordingService
 from orchestrator.services.webhooks import WebhookBatcher, WebhookIngestService
 
 log = logging.getLogger(__name__)
@@ -95,10 +106,16 @@ class Container:
     storage: S3Target | None
     webhook_batcher: WebhookBatcher
     changes: ChangeFeed
+    recordings: RecordingService
+    callbacks: CallbackService
+    scheduler: AsyncIOScheduler
+    broadcasts: BroadcastService
     checkpointer: WalCheckpointer | None = None
+    autorecord: AutoRecorder | None = None  # attach_autorecord() sets it
 
     async def aclose(self) -> None:
         await self.webhook_batcher.aclose()
+        await self.callbacks.aclose()
         await self.gateway.aclose()
         if self.checkpointer is not None:
             self.checkpointer.stop()
@@ -129,6 +146,19 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     egresses = EgressLedgerService(repo, gateway, utcnow, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
     webhooks = WebhookIngestService(repo, utcnow, changes)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    broadcasts = BroadcastService(
+        SqlBroadcastRepository(engine, write_lock=repo.write_lock), repo, egresses, gateway, utcnow,
+        ApsTimer(scheduler), instance=settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        public_url=settings.public_url, storage=storage, layout_check=check_layout_page,
+        policy=BroadcastPolicy(
+            cap=timedelta(seconds=settings.broadcast_cap_s),
+            misfire_grace=timedelta(seconds=settings.misfire_grace_s), heal_attempts=settings.heal_attempts,
+            heal_base_s=settings.heal_base_s, rollover_after=timedelta(seconds=settings.rollover_after_s),
+            preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
+    changes.on_egress_change(broadcasts.on_egress_change)
+    recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token)
+    changes.on_egress_change(recordings.on_egress_change)
     return Container(
         settings=settings, engine=engine, repo=repo, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
@@ -136,4 +166,64 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         reconciler=Reconciler(repo, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s), metrics=metrics),
         api_token=api_token, storage=storage, checkpointer=start_checkpointer(engine),
+        scheduler=scheduler, broadcasts=broadcasts,
+        recordings=recordings, callbacks=callbacks,
     )
+
+
+async def check_layout_page(url: str) -> tuple[bool, str]:
+    """Preflight: the layout page LiveKit's egress will open answers (with dummy room parameters)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(url, params={"url": "wss://preflight.invalid", "token": "preflight"})
+    except httpx.HTTPError as exc:
+        return False, f"the layout page did not answer: {type(exc).__name__}"
+    if response.status_code != 200 or 'class="error"' in response.text:
+        return False, f"the layout page answered {response.status_code} with an error"
+    return True, f"the layout page answered in {response.elapsed.total_seconds() * 1000:.0f} ms"
+
+
+def build_recordings(
+    settings: Settings, engine: Engine, repo: SqlEgressRepository, storage: S3Target | None, api_token: str
+) -> tuple[RecordingService, CallbackService]:
+    """The recordings catalog and the callback outbox; S3 credentials from settings or boto3's own chain."""
+    from orchestrator.adapters.callbacks import HttpCallbackSender
+    from orchestrator.adapters.s3 import LocalObjectStore, S3ObjectStore
+    from orchestrator.adapters.sql.recording_repository import SqlRecordingRepository
+
+    recording_repo = SqlRecordingRepository(engine)
+    secret = settings.callback_secret.get_secret_value() if settings.callback_secret else ""
+    SECRETS.add(secret)
+    callbacks = CallbackService(
+        recording_repo, HttpCallbackSender(settings.callback_timeout_s), utcnow, urls=settings.callback_url_list,
+        secret=secret, backoff_s=settings.callback_backoff_s, window=timedelta(seconds=settings.callback_window_s),
+        poll_interval_s=settings.callback_poll_interval_s)
+    s3_target = storage_target(settings)
+    link_key = hashlib.sha256(b"recording-links:" + api_token.encode()).digest()
+    recordings = RecordingService(
+        recording_repo, repo, callbacks, utcnow,
+        s3=(lambda: S3ObjectStore(s3_target)) if s3_target is not None else None,
+        local=LocalObjectStore(settings.recordings_dir) if settings.recordings_dir else None,
+        default_bucket=storage.bucket if storage else "", public_url=settings.public_url, link_key=link_key,
+        link_expiry_s=settings.recordings_link_expiry_s, retention_days=settings.recordings_retention_days)
+    return recordings, callbacks
+
+
+def attach_autorecord(container: Container) -> AutoRecorder:
+    """Automatic recording: rules, room sessions and claims; hears room/track webhooks and egress changes."""
+    from orchestrator.adapters.sql.rule_repository import SqlRuleRepository
+
+    s = container.settings
+    lease = s.livekit_start_timeout_s * s.start_attempts + 60
+    recorder = AutoRecorder(
+        SqlRuleRepository(container.engine, write_lock=container.repo.write_lock), container.repo,
+        container.egresses, container.gateway, utcnow,
+        AutoRecordSettings(
+            storage=container.storage, public_url=s.public_url, record_all=s.auto_record == "all",
+            cap=timedelta(seconds=s.recording_cap_s), rollover_margin=timedelta(seconds=s.recording_rollover_margin_s),
+            retry_base=timedelta(seconds=s.autorecord_retry_s), max_attempts=s.autorecord_max_attempts,
+            lease=timedelta(seconds=lease)))
+    container.changes.on_notice(recorder.on_notice)
+    container.changes.on_egress_change(recorder.on_egress_change)
+    container.autorecord = recorder
+    return recorder

@@ -47,12 +47,54 @@ class Settings(BaseSettings):
     s3_secret: SecretStr | None = None
     s3_force_path_style: bool = False
 
+    recordings_dir: Path | None = None  # a volume shared with the egress workers: local recordings
+    recordings_link_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    recordings_verify_interval_s: float = Field(10.0, gt=0)
+    recordings_retention_days: float | None = Field(None, ge=0)
+    recordings_retention_interval_s: float = Field(3600.0, gt=0)
+    callback_urls: str = ""  # comma-separated http(s) URLs that receive every event
+    callback_secret: SecretStr | None = None
+    callback_timeout_s: float = Field(10.0, gt=0)
+    callback_backoff_s: float = Field(1.0, gt=0)
+    callback_window_s: float = Field(86400.0, gt=0)
+    callback_poll_interval_s: float = Field(1.0, gt=0)
+
     log_level: str = "INFO"
+
+    # Automatic recording
+    auto_record: str = Field("off", pattern="^(off|all)$")  # all: every room as a composite, no rule needed
+    autorecord_sweep_s: float = Field(10.0, gt=0)  # ListRooms recovery, start retries, rollover checks
+    recording_cap_s: float = Field(10_800.0, gt=0)  # a composite part never runs longer (LiveKit Cloud: 3 h)
+    recording_rollover_margin_s: float = Field(60.0, ge=0)  # the next part starts this long before the cap
+    autorecord_retry_s: float = Field(5.0, gt=0)  # first retry of a failed automatic start, doubling
+    autorecord_max_attempts: int = Field(5, ge=1, le=50)
+
+    # Broadcasts
+    broadcast_cap_s: int = Field(43_200, gt=0)  # no broadcast lasts longer (default 12 h)
+    misfire_grace_s: float = Field(300.0, ge=0)  # late but within this: start; beyond: missed
+    heal_attempts: int = Field(5, ge=0, le=50)  # replacement egresses per run
+    heal_base_s: float = Field(1.0, ge=0)  # first replacement after this, doubling
+    rollover_after_s: float = Field(42_300.0, gt=0)  # new egress before LiveKit Cloud's 12 h stream limit
+    preflight_lead_s: float = Field(180.0, ge=0)  # automatic preflight this long before each start
+    broadcast_sweep_s: float = Field(2.0, gt=0)  # how often the database is checked for due work
+    instance_id: str | None = None  # names this replica in claims; default host-pid
 
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("callback_urls")
+    @classmethod
+    def _http_callbacks(cls, value: str) -> str:
+        for url in (u.strip() for u in value.split(",") if u.strip()):
+            if not url.lower().startswith(("http://", "https://")):
+                raise ValueError("callback URLs must be http:// or https:// URLs")
+        return value
+
+    @property
+    def callback_url_list(self) -> list[str]:
+        return [u.strip() for u in self.callback_urls.split(",") if u.strip()]
 
     @property
     def sandbox(self) -> bool:

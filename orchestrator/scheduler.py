@@ -5,16 +5,23 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from collections.abc import Awaitable, Callable
+
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from orchestrator.services.autorecord import AutoRecorder
 from orchestrator.services.reconcile import Reconciler
+from orchestrator.services.recordings import RecordingService
 
 log = logging.getLogger(__name__)
 
 
-def build_scheduler(reconciler: Reconciler, interval_s: float) -> AsyncIOScheduler:
+def build_scheduler(
+    reconciler: Reconciler, interval_s: float, scheduler: AsyncIOScheduler | None = None
+) -> AsyncIOScheduler:
     """Reconcile once at start-up, then every `interval_s`; one pass at a time, late passes merged."""
-    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler = scheduler or AsyncIOScheduler(timezone=UTC)
 
     async def reconcile() -> None:
         try:
@@ -29,3 +36,80 @@ def build_scheduler(reconciler: Reconciler, interval_s: float) -> AsyncIOSchedul
     scheduler.add_job(reconcile, "interval", seconds=interval_s, id="reconcile", max_instances=1,
                       coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)
     return scheduler
+
+
+class ApsTimer:
+    """The broadcast service's timer: one APScheduler date job per key, in this process only.
+
+    Jobs live in memory; the database is the source of truth and every replica rebuilds them at start-up.
+    """
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self._scheduler = scheduler
+
+    def at(self, when: datetime, key: str, job: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            try:
+                await job()
+            except Exception:
+                log.exception("timer job %s failed", key)
+
+        self._scheduler.add_job(run, "date", run_date=when, id=key, replace_existing=True,
+                                misfire_grace_time=None, coalesce=True)
+
+    def cancel(self, key: str) -> None:
+        try:
+            self._scheduler.remove_job(key)
+        except JobLookupError:
+            pass
+
+
+def add_periodic(scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], seconds: float, key: str) -> None:
+    """A periodic job whose failures are logged, never fatal; one at a time, late runs merged."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:
+            log.exception("%s failed", key)
+
+    scheduler.add_job(run, "interval", seconds=seconds, id=key, max_instances=1, coalesce=True,
+                      misfire_grace_time=None)
+
+
+def add_recording_jobs(
+    scheduler: AsyncIOScheduler, recordings: RecordingService, verify_interval_s: float,
+    retention_interval_s: float,
+) -> None:
+    """The recordings sweep (catalog what the change feed missed, verify what is due) and retention."""
+
+    async def sweep() -> None:
+        added = await recordings.sweep()
+        if added:
+            log.info("recordings sweep: %d recording(s) catalogued that the change feed missed", added)
+
+    async def retention() -> None:
+        report = await recordings.retention()
+        if report.recordings or report.failed:
+            log.info("retention: %d recording(s) deleted, %d failed", len(report.recordings), report.failed)
+
+    add_periodic(scheduler, sweep, verify_interval_s, "recordings-sweep")
+    if recordings.retention_days:
+        add_periodic(scheduler, retention, retention_interval_s, "recordings-retention")
+
+
+def add_autorecord_job(scheduler: AsyncIOScheduler, recorder: AutoRecorder, interval_s: float) -> None:
+    """Automatic recording's sweep at start-up and every `interval_s`: lost room events, retries, rollover."""
+
+    async def sweep() -> None:
+        try:
+            report = await recorder.sweep()
+        except Exception:
+            log.exception("automatic recording sweep failed")
+            return
+        if report.recovered or report.closed or report.retried or report.rolled_over:
+            log.info("autorecord sweep: %d room(s) recovered late, %d session(s) closed, %d start(s) retried, "
+                     "%d rolled over", report.recovered, report.closed, report.retried, report.rolled_over)
+
+    scheduler.add_job(sweep, "interval", seconds=interval_s, id="autorecord-sweep", max_instances=1,
+                      coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)

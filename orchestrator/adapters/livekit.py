@@ -40,6 +40,7 @@ from orchestrator.domain.requests import (
     normalise_stream_url,
     stream_target,
 )
+from orchestrator.domain.sessions import CreatedRoom, ParticipantSnapshot, TrackSnapshot
 from orchestrator.metrics import Metrics
 
 T = TypeVar("T")
@@ -75,6 +76,9 @@ _FILE_TYPE = {FileType.MP4: api.EncodedFileType.MP4, FileType.OGG: api.EncodedFi
 _STREAM_STATUS = {api.StreamInfo.ACTIVE: "active", api.StreamInfo.FINISHED: "finished",
                   api.StreamInfo.FAILED: "failed"}
 _TRANSIENT_CODES = frozenset({"unavailable", "deadline_exceeded"})
+_PARTICIPANT_KIND = {api.ParticipantInfo.STANDARD: "standard", api.ParticipantInfo.INGRESS: "ingress",
+                     api.ParticipantInfo.EGRESS: "egress", api.ParticipantInfo.SIP: "sip",
+                     api.ParticipantInfo.AGENT: "agent"}
 
 
 class LiveKitEgressGateway:
@@ -167,6 +171,39 @@ class LiveKitEgressGateway:
         return [RoomSnapshot(name=r.name, sid=r.sid, num_participants=r.num_participants,
                              num_publishers=r.num_publishers, metadata=r.metadata,
                              active_recording=r.active_recording) for r in response.rooms]
+
+    async def list_participants(self, room_name: str) -> list[ParticipantSnapshot]:
+        """ListParticipants: who is in the room and what each publishes (empty if the room is gone)."""
+        try:
+            response = await self._call("ListParticipants", lambda: self._client().room.list_participants(
+                api.ListParticipantsRequest(room=room_name)))
+        except LiveKitRejected as exc:
+            if exc.twirp_code == "not_found":
+                return []
+            raise
+        return [ParticipantSnapshot(
+            identity=p.identity, kind=_PARTICIPANT_KIND.get(p.kind, "standard"),
+            tracks=tuple(TrackSnapshot(sid=t.sid, type=api.TrackType.Name(t.type),
+                                       source=api.TrackSource.Name(t.source), mime_type=t.mime_type)
+                         for t in p.tracks)) for p in response.participants]
+
+    async def create_room(
+        self, name: str, *, metadata: str = "", empty_timeout: int = 0, departure_timeout: int = 0,
+        composite: EgressRequest | None = None,
+    ) -> CreatedRoom:
+        """CreateRoom (idempotent), with a room-composite auto egress when `composite` is given."""
+        request = api.CreateRoomRequest(name=name, metadata=metadata, empty_timeout=empty_timeout,
+                                        departure_timeout=departure_timeout)
+        secrets: frozenset[str] = frozenset()
+        if composite is not None:
+            secrets = composite.secrets()
+            request.egress.room.CopyFrom(api.RoomCompositeEgressRequest(
+                room_name=name, layout=composite.layout, custom_base_url=composite.custom_base_url,
+                audio_only=composite.audio_only, video_only=composite.video_only, **_outputs(composite)))
+        room = await self._call("CreateRoom", lambda: self._client().room.create_room(request),
+                                secrets=secrets, retry=composite is None)
+        return CreatedRoom(name=room.name, sid=room.sid, metadata=room.metadata,
+                           creation_time_ms=room.creation_time_ms or room.creation_time * 1000)
 
     async def check_access(self) -> None:
         """Reachable, and our credentials may record (ListEgress needs the roomRecord grant)."""

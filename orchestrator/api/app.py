@@ -10,14 +10,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from orchestrator import __version__
-from orchestrator.bootstrap import Container, build
+from orchestrator.bootstrap import Container, attach_autorecord, build
 from orchestrator.config import Settings
 from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
-from orchestrator.scheduler import build_scheduler
+from orchestrator.scheduler import add_autorecord_job, add_periodic, add_recording_jobs, build_scheduler
 
 from . import errors
-from .routes import egresses, health, webhooks
+from .routes import broadcasts, egresses, health, webhooks
+from .routes import recordings as recording_routes
+from .routes import rooms as room_routes
+from .routes import rules as rule_routes
+from .routes import sessions as session_routes
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         protect()
         container = build(settings)
+        autorecord = attach_autorecord(container)
         container.changes.bind(asyncio.get_running_loop())
         app.state.container = container
-        scheduler = build_scheduler(container.reconciler, settings.reconcile_interval_s)
+        scheduler = build_scheduler(container.reconciler, settings.reconcile_interval_s, container.scheduler)
+        add_periodic(scheduler, container.broadcasts.sweep, settings.broadcast_sweep_s, "broadcast-sweep")
+        add_recording_jobs(scheduler, container.recordings, settings.recordings_verify_interval_s,
+                           settings.recordings_retention_interval_s)
+        add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)
         async with _sandbox(container):
             scheduler.start()
+            callbacks_task = asyncio.create_task(container.callbacks.run(), name="callback-delivery")
+            await container.broadcasts.rebuild()
             try:
                 yield
             finally:
                 scheduler.shutdown(wait=False)
+                callbacks_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await callbacks_task
                 await container.aclose()
 
     app = FastAPI(
@@ -83,5 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(egresses.router)
+    app.include_router(rule_routes.router)
+    app.include_router(session_routes.router)
+    app.include_router(room_routes.router)
+    app.include_router(recording_routes.router)
+    app.include_router(recording_routes.links)
+    app.include_router(broadcasts.router)
     app.include_router(layouts.router)
     return app

@@ -14,6 +14,7 @@ from orchestrator.domain.errors import (
     LiveKitUnavailable,
     NotFound,
     OrchestratorError,
+    StorageUnavailable,
 )
 from orchestrator.domain.redact import redact_text
 from orchestrator.logs import SECRETS
@@ -24,6 +25,7 @@ STATUS: list[tuple[type[OrchestratorError], int]] = [
     (Conflict, 409),
     (LiveKitRejected, 502),
     (LiveKitUnavailable, 503),
+    (StorageUnavailable, 503),
 ]
 
 

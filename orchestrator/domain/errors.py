@@ -9,6 +9,7 @@ OrchestratorError
     │   ├── EgressUnknownToLiveKit   `not_found` for an egress id
     │   └── EgressAlreadyEnded       `failed_precondition` on stop/update
     └── LiveKitUnavailable           unreachable, 5xx, timed out   (503)
+└── StorageUnavailable    S3 or the recordings volume unreachable (503)
 """
 
 from __future__ import annotations
@@ -67,3 +68,9 @@ class EgressAlreadyEnded(LiveKitRejected):
 
 class LiveKitUnavailable(LiveKitError):
     code = "livekit_unavailable"
+
+
+class StorageUnavailable(OrchestratorError):
+    """The recordings' storage (S3 or the local volume) could not be reached; retried later (503)."""
+
+    code = "storage_unavailable"

@@ -1,6 +1,6 @@
 """Sandbox LiveKit: an in-process LiveKit server + egress worker emulator (Twirp, webhooks, faults)."""
 
-from .config import SandboxFaults, SandboxTimings
+from .config import SandboxFaults, SandboxMedia, SandboxTimings
 from .runner import SandboxThread, serve_sandbox
 from .server import SandboxLiveKit
 from .twirp import TwirpError
@@ -9,6 +9,7 @@ from .webhooks import SentWebhook, sign_webhook, webhook_body
 __all__ = [
     "SandboxFaults",
     "SandboxLiveKit",
+    "SandboxMedia",
     "SandboxThread",
     "SandboxTimings",
     "SentWebhook",

@@ -37,6 +37,16 @@ class SandboxFaults:
     webhook_delay: float = 0.0
 
 
+@dataclass
+class SandboxMedia:
+    """Real media the sandbox produces (see ``rtmp_push``); fields may be changed while it runs."""
+
+    push_rtmp: bool = True  # push an ffmpeg test pattern to every active RTMP(S) stream
+    fail_refused: bool = False  # a real destination that refuses the first connect fails its stream
+    connect_timeout: float = 10.0
+    stop_timeout: float = 3.0
+
+
 _NULLABLE = frozenset({"fail_active_after", "session_limit"})
 
 

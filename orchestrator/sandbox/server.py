@@ -13,10 +13,11 @@ from starlette.routing import Route
 
 from . import control, twirp
 from .auto_egress import AutoEgress
-from .config import SandboxFaults, SandboxTimings
+from .config import SandboxFaults, SandboxMedia, SandboxTimings
 from .egress_service import EgressService
 from .room_service import RoomService
 from .rooms import RoomRegistry
+from .rtmp_push import RtmpPusher
 from .webhooks import SentWebhook, WebhookSender
 from .worker import EgressWorker
 
@@ -36,16 +37,19 @@ class SandboxLiveKit:
         *,
         timings: SandboxTimings | None = None,
         faults: SandboxFaults | None = None,
+        media: SandboxMedia | bool = True,
     ) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
         self.webhook_urls: list[str] = list(webhook_urls)
         self.timings = timings or SandboxTimings()
         self.faults = faults or SandboxFaults()
+        self.media = media if isinstance(media, SandboxMedia) else SandboxMedia(push_rtmp=media)
+        self.rtmp = RtmpPusher(lambda: self.media)
         self._webhooks = WebhookSender(api_key, api_secret, lambda: self.webhook_urls, lambda: self.faults)
         self.rooms = RoomRegistry(self._webhooks.notify, lambda: self.timings)
         self.worker = EgressWorker(
-            self.rooms, self._webhooks.notify, lambda: self.timings, lambda: self.faults
+            self.rooms, self._webhooks.notify, lambda: self.timings, lambda: self.faults, self.rtmp
         )
         self.rooms.on_change = self.worker.on_room_change
         self.auto_egress = AutoEgress(
@@ -140,7 +144,8 @@ class SandboxLiveKit:
         await self._webhooks.idle()
 
     async def aclose(self) -> None:
-        """Cancel all timers and close the webhook HTTP client."""
+        """Cancel all timers, stop the RTMP pushes and close the webhook HTTP client."""
         self.worker.cancel_timers()
         self.rooms.cancel_timers()
+        await self.rtmp.aclose()
         await self._webhooks.aclose()

@@ -12,10 +12,11 @@ from typing import Any
 
 from livekit import api
 
-from . import events, ids, outputs
+from . import events, ids, media, outputs
 from .config import SandboxFaults, SandboxTimings
 from .redact import redact_request, redact_text
 from .rooms import DEPENDENT_KINDS, RoomRegistry, RoomState
+from .rtmp_push import RtmpPusher, wanted_streams
 from .twirp import TwirpError
 
 logger = logging.getLogger(__name__)
@@ -65,11 +66,13 @@ class EgressWorker:
         notify: Callable[[api.WebhookEvent, str], None],
         timings: Callable[[], SandboxTimings],
         faults: Callable[[], SandboxFaults],
+        pusher: RtmpPusher | None = None,
     ) -> None:
         self._rooms = rooms
         self._notify = notify
         self._timings = timings
         self._faults = faults
+        self._pusher = pusher
         self.jobs: dict[str, EgressJob] = {}
 
     # ---- lookup ----------------------------------------------------------------------------
@@ -311,6 +314,8 @@ class EgressWorker:
         outputs.finalize(
             job.info, job.plan, active_since_ns=job.active_since_ns, now_ns=now_ns, uploaded=True
         )
+        if media.write_then(job.info, job.plan, lambda: self._terminate(job, api.EGRESS_COMPLETE, now_ns)):
+            return  # COMPLETE once the media is uploaded, as a real worker does
         self._terminate(job, api.EGRESS_COMPLETE, now_ns)
 
     def _abort(self, job: EgressJob, error: str, reason: str) -> None:
@@ -360,6 +365,7 @@ class EgressWorker:
         job.info.ended_at = now_ns
         job.info.updated_at = now_ns
         logger.info("egress %s reached its session limit", job.egress_id)
+        self._sync_media(job)
         self._later(job, "finalize", self._timings().finalize_after, self._finish_limit)
 
     def _finish_limit(self, job: EgressJob) -> None:
@@ -457,6 +463,31 @@ class EgressWorker:
 
     def _emit(self, job: EgressJob) -> None:
         self._notify(events.egress_event(job.snapshot()), job.egress_id)
+        self._sync_media(job)
+
+    def _sync_media(self, job: EgressJob) -> None:
+        """Start/stop the ffmpeg pushes so that exactly the connected RTMP streams of an ACTIVE egress get media."""
+        if self._pusher is not None:
+            wanted = wanted_streams(job.info, job.stream_raw) if job.alive else {}
+            self._pusher.sync(
+                job.egress_id, wanted, audio_only=job.audio_only, on_refused=lambda i: self._stream_refused(job, i)
+            )
+
+    def _stream_refused(self, job: EgressJob, index: int) -> None:
+        """A real destination refused the first connect: fail that stream (and the egress if it was the last output)."""
+        stream = job.info.stream_results[index]
+        if not job.alive or job.info.status != api.EGRESS_ACTIVE or stream.status != api.StreamInfo.ACTIVE:
+            return
+        now_ns = time.time_ns()
+        stream.status = api.StreamInfo.FAILED
+        stream.error = RTMP_REFUSED
+        stream.started_at = 0  # never connected, as with the rtmp_refuse fault
+        stream.ended_at = now_ns
+        if not self._outputs_remain(job):
+            self._fail(job, RTMP_REFUSED, 503)
+            return
+        job.info.updated_at = now_ns
+        self._emit(job)
 
     def _later(self, job: EgressJob, name: str, delay: float, fn: Callable[[EgressJob], None]) -> None:
         self._cancel(job, name)

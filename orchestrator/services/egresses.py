@@ -226,9 +226,17 @@ class EgressLedgerService:
 
     # ---- background helpers ------------------------------------------------------------------
 
-    async def stop_quietly(self, egress_id: str) -> None:
+    async def stop_quietly(self, ref: str) -> None:
+        """Stop by our id or LiveKit's; failures are only logged (the reconciler follows up)."""
+        record = self._repo.get(ref)
+        egress_id = record.egress_id if record is not None else ref
+        if not egress_id:
+            return
         try:
-            await self._gateway.stop(egress_id)
+            obs = await self._gateway.stop(egress_id)
         except (LiveKitRejected, LiveKitUnavailable) as exc:
-            log.info("stop of %s after its deadline: %s", egress_id, exc.message)
+            log.info("stop of %s: %s", egress_id, exc.message)
+            return
+        if record is not None:
+            self._repo.observe(obs, ChangeSource.API, self._now(), detail="stop requested")
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from orchestrator.domain.egress import Observation, RoomSnapshot
 from orchestrator.domain.requests import EgressRequest
+from orchestrator.domain.sessions import CreatedRoom, ParticipantSnapshot
 
 Clock = Callable[[], datetime]
 
@@ -23,3 +24,12 @@ class EgressGateway(Protocol):
                    ) -> list[Observation]: ...
     async def list_rooms(self, names: list[str] | None = None) -> list[RoomSnapshot]: ...
     async def check_access(self) -> None: ...
+
+
+class RoomGateway(Protocol):
+    """LiveKit's RoomService calls automatic recording needs."""
+
+    async def list_rooms(self, names: list[str] | None = None) -> list[RoomSnapshot]: ...
+    async def list_participants(self, room_name: str) -> list[ParticipantSnapshot]: ...
+    async def create_room(self, name: str, *, metadata: str = "", empty_timeout: int = 0,
+                          departure_timeout: int = 0, composite: EgressRequest | None = None) -> CreatedRoom: ...

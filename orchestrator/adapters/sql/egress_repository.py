@@ -111,6 +111,11 @@ class SqlEgressRepository:
             .returning(webhook_events.c.id)
         )
 
+    @property
+    def write_lock(self) -> contextlib.AbstractContextManager[Any]:
+        """The one-writer lock (SQLite); other repositories on the same database share it."""
+        return self._write_lock
+
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._write_lock, self._engine.begin() as conn:

@@ -1,0 +1,251 @@
+"""Broadcasts and their runs: validation, recurrence (DST-correct), run statuses and decisions (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from .errors import InvalidInput
+from .layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES
+from .redact import redact_stream_url
+from .requests import Preset, check_mux_key, check_stream_url
+
+
+class RunStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    STARTING = "starting"
+    LIVE = "live"
+    STOPPING = "stopping"
+    ENDED = "ended"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+    @property
+    def finished(self) -> bool:
+        return self in RUN_FINISHED
+
+
+RUN_FINISHED = frozenset({RunStatus.ENDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.MISSED})
+RUN_ACTIVE = frozenset({RunStatus.STARTING, RunStatus.LIVE, RunStatus.STOPPING})
+
+
+class BroadcastState(StrEnum):
+    ACTIVE = "active"  # has runs to come or running
+    FINISHED = "finished"  # no more runs
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a broadcast goes. `url` is the real ingest URL (a secret); `id` and `display` are safe to show."""
+
+    kind: str  # "mux" | "rtmp"
+    url: str
+
+    @property
+    def id(self) -> str:
+        return "dst_" + hashlib.sha256(self.url.encode()).hexdigest()[:10]
+
+    @property
+    def display(self) -> str:
+        return redact_stream_url(self.url)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    cron: str
+    timezone: str
+    until: datetime | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class BroadcastSpec:
+    """A validated broadcast as asked for."""
+
+    room_name: str
+    destinations: tuple[Destination, ...]
+    layout: str = "gallery"
+    preset: Preset = Preset.P1080_30
+    record_filepath: str | None = None
+    start_at: datetime | None = None  # None: start now
+    end_at: datetime | None = None
+    max_duration_s: int | None = None
+    recurrence: Recurrence | None = None
+    wait_for_publisher: bool = False
+    title: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def duration(self) -> timedelta:
+        if self.max_duration_s is not None:
+            return timedelta(seconds=self.max_duration_s)
+        assert self.end_at is not None and self.start_at is not None
+        return self.end_at - self.start_at
+
+
+def parse_destination(raw: dict[str, object], where: str) -> Destination:
+    kind = raw.get("type")
+    if kind == "mux":
+        key = str(raw.get("stream_key") or "")
+        if not key.strip():
+            raise InvalidInput(f"{where}.stream_key", "must not be empty")
+        return Destination("mux", check_mux_key(key, f"{where}.stream_key"))
+    if kind == "rtmp":
+        return Destination("rtmp", check_stream_url(str(raw.get("url") or ""), f"{where}.url"))
+    raise InvalidInput(f"{where}.type", "must be 'mux' or 'rtmp'")
+
+
+def check_layout(layout: str) -> str:
+    if layout not in LAYOUT_NAMES and layout not in BUILTIN_LAYOUTS:
+        names = ", ".join(sorted({*LAYOUT_NAMES, *BUILTIN_LAYOUTS}))
+        raise InvalidInput("layout", f"unknown layout; use one of {names}")
+    return layout
+
+
+def check_recurrence(cron: str, timezone: str, until: datetime | None, count: int | None) -> Recurrence:
+    try:
+        tz = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("recurrence.timezone", "is not an IANA time zone (e.g. Europe/Berlin)") from None
+    try:
+        CronSim(cron, datetime(2026, 1, 1, tzinfo=tz))
+    except CronSimError as exc:
+        raise InvalidInput("recurrence.cron", f"is not a valid cron expression: {exc}") from None
+    if until is None and count is None:
+        raise InvalidInput("recurrence", "needs 'until' or 'count' (no endless series)")
+    if count is not None and not 1 <= count <= 10_000:
+        raise InvalidInput("recurrence.count", "must be between 1 and 10000")
+    return Recurrence(cron, timezone, until, count)
+
+
+def validate_spec(spec: BroadcastSpec, now: datetime, cap: timedelta) -> BroadcastSpec:
+    """Raise InvalidInput naming the field; returns the spec with start_at filled for 'start now'."""
+    if not spec.room_name.strip():
+        raise InvalidInput("room_name", "is required")
+    if not spec.destinations:
+        raise InvalidInput("destinations", "at least one destination is required")
+    if len({d.url for d in spec.destinations}) != len(spec.destinations):
+        raise InvalidInput("destinations", "the same destination is listed twice")
+    check_layout(spec.layout)
+    if (spec.end_at is None) == (spec.max_duration_s is None):
+        raise InvalidInput("end_at", "give exactly one of end_at or max_duration_s (no endless broadcasts)")
+    if spec.recurrence is not None and spec.end_at is not None:
+        raise InvalidInput("end_at", "a recurring broadcast takes max_duration_s, not end_at")
+    if spec.recurrence is not None and spec.start_at is None:
+        raise InvalidInput("start_at", "a recurring broadcast needs start_at (its first possible start)")
+    start = spec.start_at or now
+    if spec.start_at is not None and spec.start_at < now - timedelta(seconds=5):
+        raise InvalidInput("start_at", "is in the past; leave it out to start now")
+    if spec.max_duration_s is not None and spec.max_duration_s <= 0:
+        raise InvalidInput("max_duration_s", "must be positive")
+    if spec.end_at is not None and spec.end_at <= start:
+        raise InvalidInput("end_at", "must be after the start")
+    duration = timedelta(seconds=spec.max_duration_s) if spec.max_duration_s else spec.end_at - start  # type: ignore[operator]
+    if duration > cap:
+        raise InvalidInput("max_duration_s" if spec.max_duration_s else "end_at",
+                           f"the broadcast would last longer than the cap of {int(cap.total_seconds())} s")
+    return replace(spec, start_at=start)
+
+
+def occurrence(spec: BroadcastSpec, index: int, after: datetime | None = None) -> tuple[datetime, datetime] | None:
+    """The planned (start, end) of occurrence `index` (0-based) at or after `after`, or None past the series.
+
+    One-off broadcasts have one occurrence. Recurring ones follow the cron expression in their time zone,
+    so 09:00 stays 09:00 local across daylight-saving changes.
+    """
+    assert spec.start_at is not None
+    if spec.recurrence is None:
+        if index > 0:
+            return None
+        end = spec.end_at or spec.start_at + spec.duration()
+        return spec.start_at, end
+    rec = spec.recurrence
+    if rec.count is not None and index >= rec.count:
+        return None
+    tz = ZoneInfo(rec.timezone)
+    begin = max(spec.start_at, after) if after else spec.start_at
+    # CronSim yields times strictly after its start: step back a second so `begin` itself can match.
+    it = CronSim(rec.cron, (begin - timedelta(seconds=1)).astimezone(tz))
+    start = next(it)
+    if rec.until is not None and start > rec.until:
+        return None
+    return start, start + spec.duration()
+
+
+@dataclass(frozen=True)
+class StartDecision:
+    action: str  # "start" | "missed" | "wait"
+    lateness: timedelta
+
+
+def decide_start(planned_start: datetime, now: datetime, grace: timedelta) -> StartDecision:
+    """On time or late within the misfire grace: start. Beyond the grace: missed."""
+    lateness = now - planned_start
+    if lateness < timedelta(0):
+        return StartDecision("wait", lateness)
+    if lateness > grace:
+        return StartDecision("missed", lateness)
+    return StartDecision("start", lateness)
+
+
+def healing_delay(attempt: int, base_s: float = 1.0, cap_s: float = 15.0) -> float:
+    """Backoff before replacement attempt `attempt` (1-based): quick enough for Mux's 60 s reconnect window."""
+    return float(min(cap_s, base_s * (2 ** (attempt - 1))))
+
+
+def needs_rollover(egress_started: datetime | None, now: datetime, limit: timedelta) -> bool:
+    """Roll over to a new egress before LiveKit Cloud's stream limit ends this one."""
+    return egress_started is not None and now - egress_started >= limit
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    id: str
+    spec: BroadcastSpec
+    state: BroadcastState
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BroadcastRun:
+    """One occurrence of a broadcast."""
+
+    id: str
+    broadcast_id: str
+    seq: int
+    planned_start: datetime
+    planned_end: datetime
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    actual_start: datetime | None = None
+    actual_end: datetime | None = None
+    error: str = ""
+    egress_pk: str | None = None
+    attempts: int = 0
+    claimed_by: str = ""
+    preflight: list[dict[str, object]] | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    at: datetime
+    status_before: RunStatus | None
+    status_after: RunStatus
+    detail: str
+    egress_pk: str | None = None
+
+
+@dataclass(frozen=True)
+class RunEgress:
+    egress_pk: str
+    reason: str  # start | replacement | rollover
+    created_at: datetime

@@ -1,0 +1,104 @@
+"""Room sessions and the recording claims made for them: one claim per recording, whoever tries (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from .rules import ActionKind, RuleMatch
+
+
+class SessionSource(StrEnum):
+    """How the service learnt that a room session began."""
+
+    ROOM_STARTED = "room_started"  # the webhook, on time
+    WEBHOOK = "webhook"  # a later event of the room (its room_started was lost or is late)
+    RECONCILE = "reconcile"  # the sweep found the room in ListRooms: started late
+    API = "api"  # POST /v1/rooms
+
+
+class ClaimState(StrEnum):
+    CLAIMED = "claimed"  # a replica owns the start and is starting it
+    STARTED = "started"  # bound to a ledger egress
+    DELEGATED = "delegated"  # LiveKit starts it itself (CreateRoom auto egress); bound when it appears
+    FAILED = "failed"  # the start failed; the sweep may retry
+    CANCELLED = "cancelled"  # the session ended before it started
+
+
+RETRYABLE = frozenset({ClaimState.CLAIMED, ClaimState.FAILED})
+
+
+@dataclass(frozen=True)
+class RoomSession:
+    room_sid: str
+    room_name: str
+    started_at: datetime
+    source: SessionSource
+    metadata: str = ""
+    ended_at: datetime | None = None
+    matches: tuple[RuleMatch, ...] = ()
+
+    @property
+    def started_late(self) -> bool:
+        return self.source in (SessionSource.WEBHOOK, SessionSource.RECONCILE)
+
+
+@dataclass(frozen=True)
+class RecordingClaim:
+    """The right to start one recording; its key is unique, so only one replica ever holds it."""
+
+    key: str
+    room_sid: str
+    room_name: str
+    rule_id: str
+    action: ActionKind
+    subject: str  # track sid, participant identity, or "" for a composite
+    part: int
+    state: ClaimState
+    request: dict[str, Any]  # what to start (no credentials): rebuilt into an EgressRequest on retry
+    created_at: datetime
+    updated_at: datetime
+    retry_at: datetime | None = None
+    attempts: int = 0
+    egress_pk: str | None = None
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def claim_key(room_sid: str, rule_id: str, action: ActionKind, subject: str = "", part: int = 1) -> str:
+    if action == ActionKind.COMPOSITE:
+        return f"{room_sid}/{rule_id}/composite/{part}"
+    return f"{room_sid}/{rule_id}/{action.value}/{subject}"
+
+
+def retry_delay(attempts: int, base: timedelta) -> timedelta:
+    """Back off between retries of a failed start: base, 2x, 4x... capped at 32x."""
+    factor: int = 2 ** min(max(attempts - 1, 0), 5)
+    return base * factor
+
+
+@dataclass(frozen=True)
+class TrackSnapshot:
+    sid: str
+    type: str  # AUDIO | VIDEO | DATA
+    source: str = ""  # CAMERA, MICROPHONE, SCREEN_SHARE...
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class ParticipantSnapshot:
+    identity: str
+    kind: str  # a ParticipantKind value
+    tracks: tuple[TrackSnapshot, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreatedRoom:
+    """CreateRoom's answer: the room, and when LiveKit created it (older than the call: it existed)."""
+
+    name: str
+    sid: str
+    metadata: str
+    creation_time_ms: int

@@ -1,0 +1,565 @@
+"""Scheduled broadcasts: each run starts exactly once, heals itself while live, and ends when LiveKit says so."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from orchestrator.adapters.rtmp_probe import RtmpProbe
+from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
+from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
+from orchestrator.domain.broadcasts import (
+    RUN_ACTIVE,
+    Broadcast,
+    BroadcastRun,
+    BroadcastSpec,
+    BroadcastState,
+    Destination,
+    RunEgress,
+    RunEvent,
+    RunStatus,
+    decide_start,
+    healing_delay,
+    needs_rollover,
+    occurrence,
+    validate_spec,
+)
+from orchestrator.domain.egress import EgressKind, EgressStatus
+from orchestrator.domain.errors import Conflict, InvalidInput, LiveKitError, NotFound
+from orchestrator.domain.ids import new_id
+from orchestrator.domain.layouts import LAYOUT_NAMES, layout_url
+from orchestrator.domain.requests import EgressRequest, FileOutput, S3Target, StreamOutput
+
+from .changes import EgressChange
+from .egresses import EgressLedgerService
+from .ports import Clock, EgressGateway
+
+log = logging.getLogger(__name__)
+
+
+class Timer(Protocol):
+    """Runs a coroutine at a given time in this process (APScheduler behind it); keyed, replaceable."""
+
+    def at(self, when: datetime, key: str, job: Callable[[], Awaitable[None]]) -> None: ...
+    def cancel(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BroadcastPolicy:
+    cap: timedelta = timedelta(hours=12)
+    misfire_grace: timedelta = timedelta(minutes=5)
+    heal_attempts: int = 5
+    heal_base_s: float = 1.0
+    rollover_after: timedelta = timedelta(hours=11, minutes=45)  # before LiveKit Cloud's 12 h stream limit
+    preflight_lead: timedelta = timedelta(minutes=3)
+    stop_retry: timedelta = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class BroadcastView:
+    broadcast: Broadcast
+    runs: list[tuple[BroadcastRun, list[RunEvent], list[RunEgress]]]
+
+
+class BroadcastService:
+    """Schedules, starts, heals and stops broadcast runs; the database decides who does what."""
+
+    def __init__(
+        self,
+        repo: SqlBroadcastRepository,
+        ledger: SqlEgressRepository,
+        egresses: EgressLedgerService,
+        gateway: EgressGateway,
+        clock: Clock,
+        timer: Timer,
+        *,
+        instance: str,
+        public_url: str,
+        storage: S3Target | None,
+        policy: BroadcastPolicy | None = None,
+        probe: RtmpProbe | None = None,
+        layout_check: Callable[[str], Awaitable[tuple[bool, str]]] | None = None,
+    ) -> None:
+        self._repo, self._ledger, self._egresses, self._gateway = repo, ledger, egresses, gateway
+        self._now, self._timer, self._instance = clock, timer, instance
+        self._public_url, self._storage = public_url, storage
+        self.policy = policy or BroadcastPolicy()
+        self._probe = probe or RtmpProbe()
+        self._layout_check = layout_check
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._last_stop: dict[str, datetime] = {}
+        self._rollover_from: dict[str, str] = {}  # new egress -> the egress it takes over from
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def get(self, broadcast_id: str) -> Broadcast:
+        broadcast = self._repo.get(broadcast_id)
+        if broadcast is None:
+            raise NotFound(f"no broadcast with id {broadcast_id!r}")
+        return broadcast
+
+    def find(self, *, room_name: str | None = None, state: BroadcastState | None = None,
+             before: tuple[datetime, str] | None = None, limit: int = 50) -> list[Broadcast]:
+        return self._repo.find(room_name=room_name, state=state, before=before, limit=limit)
+
+    def view(self, broadcast_id: str) -> BroadcastView:
+        broadcast = self.get(broadcast_id)
+        runs = [(r, self._repo.events(r.id), self._repo.egresses(r.id)) for r in self._repo.runs_of(broadcast_id)]
+        return BroadcastView(broadcast, runs)
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    async def create(self, spec: BroadcastSpec) -> Broadcast:
+        now = self._now()
+        spec = validate_spec(spec, now, self.policy.cap)
+        first = occurrence(spec, 0)
+        if first is None:
+            raise InvalidInput("recurrence", "the series has no occurrence (check start_at, until and count)")
+        broadcast = Broadcast(id=new_id("brd"), spec=spec, state=BroadcastState.ACTIVE, created_at=now,
+                              updated_at=now)
+        run = self._new_run(broadcast, 0, *first)
+        self._repo.create(broadcast, run, detail="scheduled")
+        self._schedule(run)
+        return broadcast
+
+    async def start_now(self, broadcast_id: str) -> BroadcastRun:
+        """Start the next scheduled run now instead of at its planned time."""
+        broadcast = self.get(broadcast_id)
+        if broadcast.state != BroadcastState.ACTIVE:
+            raise Conflict(f"broadcast {broadcast_id} is {broadcast.state.value}")
+        runs = self._repo.runs_of(broadcast_id)
+        if any(r.status in RUN_ACTIVE for r in runs):
+            raise Conflict("a run of this broadcast is already live or starting")
+        scheduled = [r for r in runs if r.status == RunStatus.SCHEDULED]
+        if not scheduled:
+            raise Conflict("this broadcast has no scheduled run left")
+        run = scheduled[0]
+        now = self._now()
+        duration = run.planned_end - run.planned_start
+        claimed = self._repo.transition(run.id, [RunStatus.SCHEDULED], RunStatus.STARTING, now,
+                                        "started by hand ahead of schedule", claimed_by=self._instance,
+                                        planned_start=now, planned_end=now + duration)
+        if claimed is None:
+            raise Conflict("the run was claimed meanwhile")
+        self._timer.cancel(f"start:{run.id}")
+        self._timer.at(claimed.planned_end, f"end:{run.id}", lambda: self.end_run(run.id))
+        await self._launch(claimed, "start")
+        return self._repo.run(run.id) or claimed
+
+    async def stop(self, broadcast_id: str, *, reason: str = "stopped by hand") -> BroadcastRun:
+        """Stop the run that is live or starting now."""
+        self.get(broadcast_id)
+        active = [r for r in self._repo.runs_of(broadcast_id) if r.status in RUN_ACTIVE]
+        if not active:
+            raise Conflict("no run of this broadcast is live or starting")
+        return await self._stop_run(active[0], reason)
+
+    async def cancel(self, broadcast_id: str) -> Broadcast:
+        """No more runs; a live run is stopped."""
+        broadcast = self.get(broadcast_id)
+        now = self._now()
+        self._repo.update_broadcast(broadcast_id, now, state=BroadcastState.CANCELLED)
+        for run in self._repo.runs_of(broadcast_id):
+            if run.status == RunStatus.SCHEDULED:
+                self._repo.transition(run.id, [RunStatus.SCHEDULED], RunStatus.CANCELLED, now, "cancelled")
+                self._unschedule(run.id)
+            elif run.status in RUN_ACTIVE:
+                await self._stop_run(run, "cancelled")
+        return self.get(broadcast_id)
+
+    async def update(
+        self, broadcast_id: str, *, start_at: datetime | None = None, end_at: datetime | None = None,
+        max_duration_s: int | None = None, layout: str | None = None,
+        add_destinations: list[Destination] | None = None, remove_destinations: list[str] | None = None,
+    ) -> Broadcast:
+        """Reschedule; while live, change the layout and add or remove destinations without interrupting others."""
+        broadcast = self.get(broadcast_id)
+        if broadcast.state != BroadcastState.ACTIVE:
+            raise Conflict(f"broadcast {broadcast_id} is {broadcast.state.value}")
+        spec = broadcast.spec
+        now = self._now()
+        destinations = list(spec.destinations)
+        for dest in add_destinations or []:
+            if dest.url in {d.url for d in destinations}:
+                raise InvalidInput("add_destinations", "that destination is already part of the broadcast")
+            destinations.append(dest)
+        removed: list[Destination] = []
+        for ref in remove_destinations or []:
+            match = [d for d in destinations if d.id == ref]
+            if not match:
+                raise InvalidInput("remove_destinations", f"no destination with id {ref!r}")
+            destinations.remove(match[0])
+            removed.append(match[0])
+        if not destinations:
+            raise InvalidInput("remove_destinations", "a broadcast keeps at least one destination")
+        runs = self._repo.runs_of(broadcast_id)
+        live = next((r for r in runs if r.status in RUN_ACTIVE), None)
+        new_spec = replace(spec, destinations=tuple(destinations), layout=layout or spec.layout)
+        if start_at is not None or end_at is not None or max_duration_s is not None:
+            if live is not None and start_at is not None:
+                raise Conflict("the broadcast is live; only its end can be changed now")
+            new_spec = replace(new_spec, start_at=start_at or spec.start_at,
+                               end_at=end_at if end_at is not None else (None if max_duration_s else spec.end_at),
+                               max_duration_s=max_duration_s if max_duration_s is not None
+                               else (None if end_at else spec.max_duration_s))
+            check_now = now if live is None else (new_spec.start_at or now) - timedelta(seconds=1)
+            new_spec = validate_spec(new_spec, min(check_now, new_spec.start_at or now), self.policy.cap) \
+                if live is not None else validate_spec(new_spec, now, self.policy.cap)
+        if layout is not None:
+            from orchestrator.domain.broadcasts import check_layout
+
+            check_layout(layout)
+        self._repo.update_broadcast(broadcast_id, now, spec=new_spec)
+        if live is not None and live.egress_pk is not None:
+            await self._apply_live_changes(live, layout, add_destinations or [], removed)
+            if end_at is not None or max_duration_s is not None:
+                first = occurrence(new_spec, 0)
+                if first is not None and live.seq == 0:
+                    planned_end = first[1] if end_at is not None else live.planned_start + new_spec.duration()
+                    self._repo.note(live.id, now, f"end moved to {planned_end.isoformat()}", planned_end=planned_end)
+                    self._timer.at(planned_end, f"end:{live.id}", lambda: self.end_run(live.id))
+        for run in runs:
+            if run.status == RunStatus.SCHEDULED and (start_at or end_at or max_duration_s):
+                slot = occurrence(new_spec, run.seq)
+                if slot is not None:
+                    self._repo.note(run.id, now, "rescheduled", planned_start=slot[0], planned_end=slot[1])
+                    updated = self._repo.run(run.id)
+                    if updated is not None:
+                        self._schedule(updated)
+        return self.get(broadcast_id)
+
+    async def _apply_live_changes(
+        self, run: BroadcastRun, layout: str | None, add: list[Destination], remove: list[Destination]
+    ) -> None:
+        assert run.egress_pk is not None
+        now = self._now()
+        if layout is not None:
+            await self._egresses.update(run.egress_pk, layout=layout)
+            self._repo.note(run.id, now, f"layout changed to {layout}", egress_pk=run.egress_pk)
+        if add or remove:
+            await self._egresses.update(run.egress_pk, add_stream_urls=[d.url for d in add],
+                                        remove_stream_urls=[d.url for d in remove])
+            names = [f"+{d.display}" for d in add] + [f"-{d.display}" for d in remove]
+            self._repo.note(run.id, now, f"destinations changed: {', '.join(names)}", egress_pk=run.egress_pk)
+
+    # ---- the run lifecycle -------------------------------------------------------------------
+
+    async def start_run(self, run_id: str) -> None:
+        """At the planned start (timer or sweep): claim the run, or mark it missed beyond the grace."""
+        run = self._repo.run(run_id)
+        if run is None or run.status != RunStatus.SCHEDULED:
+            return
+        now = self._now()
+        decision = decide_start(run.planned_start, now, self.policy.misfire_grace)
+        if decision.action == "wait":
+            self._timer.at(run.planned_start, f"start:{run.id}", lambda: self.start_run(run_id))
+            return
+        if decision.action == "missed":
+            late = int(decision.lateness.total_seconds())
+            missed = self._repo.transition(
+                run.id, [RunStatus.SCHEDULED], RunStatus.MISSED, now,
+                f"missed: the service was not running at the planned start (late by {late} s, "
+                f"beyond the misfire grace of {int(self.policy.misfire_grace.total_seconds())} s)",
+                error=f"missed its start by {late} s")
+            if missed is not None:
+                log.warning("broadcast run %s missed its start by %d s", run.id, late)
+                self._next_occurrence(missed)
+            return
+        claimed = self._repo.transition(
+            run.id, [RunStatus.SCHEDULED], RunStatus.STARTING, now,
+            f"claimed by {self._instance}, {int(decision.lateness.total_seconds() * 1000)} ms after the planned start",
+            claimed_by=self._instance)
+        if claimed is None:
+            return  # another replica (or the sweep) has it
+        await self._launch(claimed, "start")
+
+    async def _launch(self, run: BroadcastRun, reason: str) -> None:
+        """Start an egress for the run (the first one, a replacement, or a rollover)."""
+        async with self._lock(run.id):
+            broadcast = self._repo.get(run.broadcast_id)
+            run = self._repo.run(run.id) or run
+            if broadcast is None or run.status not in RUN_ACTIVE or run.status == RunStatus.STOPPING:
+                return
+            now = self._now()
+            if now >= run.planned_end:
+                await self._finish_without_egress(run, "the end time came before the broadcast could start")
+                return
+            if broadcast.spec.wait_for_publisher and reason == "start" and not await self._has_publisher(broadcast):
+                if "waiting for a publisher" not in (run.error or ""):
+                    self._repo.note(run.id, now, f"waiting for a publisher in room {broadcast.spec.room_name!r}",
+                                    error="waiting for a publisher")
+                return
+            request = self._egress_request(broadcast.spec, run)
+            try:
+                record = await self._egresses.start(request)
+            except LiveKitError as exc:
+                attempts = run.attempts + 1
+                if attempts >= self.policy.heal_attempts:
+                    self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, self._now(),
+                                          f"{reason} failed ({exc.message}); giving up after {attempts} attempts",
+                                          error=exc.message, attempts=attempts, actual_end=self._now())
+                    return
+                delay = healing_delay(attempts, self.policy.heal_base_s)
+                self._repo.note(run.id, self._now(), f"{reason} failed ({exc.message}); retrying in {delay:g} s",
+                                attempts=attempts, error=exc.message)
+                self._timer.at(self._now() + timedelta(seconds=delay), f"heal:{run.id}",
+                               lambda: self._launch(run, reason))
+                return
+            self._repo.link_egress(run.id, record.id, reason, self._now())
+            previous = run.egress_pk
+            self._repo.note(run.id, self._now(),
+                            f"{reason}: egress {record.id} ({record.egress_id}) started", egress_pk=record.id,
+                            current_egress=record.id, attempts=run.attempts + 1, error="")
+            if reason == "rollover" and previous:
+                self._rollover_from[record.id] = previous
+
+    async def end_run(self, run_id: str) -> None:
+        """At the planned end: stop the egress; the run ends when LiveKit reports it finished."""
+        run = self._repo.run(run_id)
+        if run is None or run.status not in (RunStatus.STARTING, RunStatus.LIVE):
+            return
+        await self._stop_run(run, "planned end")
+
+    async def _stop_run(self, run: BroadcastRun, reason: str) -> BroadcastRun:
+        now = self._now()
+        if run.egress_pk is None:
+            return await self._finish_without_egress(run, reason)
+        stopping = self._repo.transition(run.id, [RunStatus.STARTING, RunStatus.LIVE], RunStatus.STOPPING, now,
+                                         f"stopping: {reason}", egress_pk=run.egress_pk,
+                                         error="cancelled" if reason == "cancelled" else run.error)
+        run = stopping or self._repo.run(run.id) or run
+        await self._stop_egress(run)
+        return self._repo.run(run.id) or run
+
+    async def _stop_egress(self, run: BroadcastRun) -> None:
+        assert run.egress_pk is not None
+        self._last_stop[run.id] = self._now()
+        try:
+            record = await self._egresses.stop(run.egress_pk)
+        except LiveKitError as exc:
+            self._repo.note(run.id, self._now(), f"stop failed ({exc.message}); will retry", egress_pk=run.egress_pk)
+            return
+        if record.status.terminal:
+            await self._egress_finished(run, record.id, record.status, record.error)
+
+    async def _finish_without_egress(self, run: BroadcastRun, reason: str) -> BroadcastRun:
+        broadcast = self._repo.get(run.broadcast_id)
+        cancelled = broadcast is not None and broadcast.state == BroadcastState.CANCELLED
+        target = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
+        done = self._repo.transition(run.id, RUN_ACTIVE, target, self._now(), f"ended without an egress: {reason}",
+                                     error="" if cancelled else reason, actual_end=self._now())
+        if done is not None:
+            self._next_occurrence(done)
+        return done or run
+
+    # ---- reacting to the egress ledger ---------------------------------------------------------
+
+    async def on_egress_change(self, change: EgressChange) -> None:
+        record = change.record
+        run = self._repo.run_for_egress(record.id)
+        if run is None:
+            return
+        if record.id != run.egress_pk:
+            return  # an egress this run has moved on from (replaced or rolled over)
+        if record.status == EgressStatus.ACTIVE:
+            previous = self._rollover_from.pop(record.id, None)
+            if previous:
+                self._repo.note(run.id, self._now(), f"rollover complete; stopping the previous egress {previous}",
+                                egress_pk=record.id)
+                await self._egresses.stop_quietly(previous)
+            if run.status == RunStatus.STARTING:
+                self._repo.transition(run.id, [RunStatus.STARTING], RunStatus.LIVE, self._now(),
+                                      f"live: egress {record.id} is active", egress_pk=record.id,
+                                      actual_start=run.actual_start or self._now(), error="")
+            return
+        if record.status.terminal:
+            await self._egress_finished(run, record.id, record.status, record.error)
+
+    async def _egress_finished(self, run: BroadcastRun, egress_pk: str, status: EgressStatus, error: str) -> None:
+        run = self._repo.run(run.id) or run
+        if run.egress_pk != egress_pk or run.status.finished:
+            return
+        now = self._now()
+        ending = run.status == RunStatus.STOPPING or now >= run.planned_end - timedelta(seconds=2)
+        if ending:
+            broadcast = self._repo.get(run.broadcast_id)
+            cancelled = broadcast is not None and broadcast.state == BroadcastState.CANCELLED
+            target = RunStatus.CANCELLED if cancelled else RunStatus.ENDED
+            done = self._repo.transition(run.id, RUN_ACTIVE, target, now,
+                                         f"ended: egress {egress_pk} finished ({status.value})", egress_pk=egress_pk,
+                                         actual_end=now, error="" if status == EgressStatus.COMPLETE else error)
+            if done is not None:
+                self._next_occurrence(done)
+            return
+        # Ended before the run's end: heal with a replacement egress, quickly and a bounded number of times.
+        replacements = sum(1 for e in self._repo.egresses(run.id) if e.reason == "replacement")
+        if replacements >= self.policy.heal_attempts:
+            self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
+                                  f"egress {egress_pk} ended ({status.value}: {error}); no replacement left "
+                                  f"after {replacements}", egress_pk=egress_pk, error=error or status.value,
+                                  actual_end=now)
+            return
+        delay = healing_delay(replacements + 1, self.policy.heal_base_s)
+        self._repo.note(run.id, now, f"egress {egress_pk} ended early ({status.value}: {error}); "
+                                     f"replacement {replacements + 1} in {delay:g} s", egress_pk=egress_pk,
+                        error=error or status.value)
+        self._timer.at(now + timedelta(seconds=delay), f"heal:{run.id}", lambda: self._launch(run, "replacement"))
+
+    # ---- the sweep: what timers and notifications may have missed ---------------------------
+
+    async def sweep(self) -> None:
+        now = self._now()
+        for run in self._repo.runs_in([RunStatus.SCHEDULED], starting_before=now):
+            await self.start_run(run.id)
+        for run in self._repo.runs_in(RUN_ACTIVE):
+            await self._check_active(run, now)
+
+    async def _check_active(self, run: BroadcastRun, now: datetime) -> None:
+        if run.status in (RunStatus.STARTING, RunStatus.LIVE) and now >= run.planned_end:
+            await self._stop_run(run, "planned end")
+            return
+        if run.egress_pk is None:
+            if run.status == RunStatus.STARTING:
+                await self._launch(run, "start")  # waiting for a publisher, or a start to retry
+            return
+        record = self._ledger.get(run.egress_pk)
+        if record is None:
+            return
+        if record.status.terminal:
+            await self._egress_finished(run, record.id, record.status, record.error)
+            return
+        if run.status == RunStatus.STOPPING:
+            last = self._last_stop.get(run.id)
+            if last is None or now - last >= self.policy.stop_retry:
+                await self._stop_egress(run)
+            return
+        if record.status == EgressStatus.ACTIVE and run.status == RunStatus.STARTING:
+            await self.on_egress_change(EgressChange(record, EgressStatus.STARTING))
+            return
+        if run.status == RunStatus.LIVE:
+            await self._heal_streams(run, record.results.streams)
+            if needs_rollover(record.started_at, now, self.policy.rollover_after) and \
+                    record.id not in self._rollover_from.values():
+                self._repo.note(run.id, now, "rolling over to a new egress before the stream time limit",
+                                egress_pk=record.id)
+                await self._launch(run, "rollover")
+
+    async def _heal_streams(self, run: BroadcastRun, streams: tuple[object, ...]) -> None:
+        broadcast = self._repo.get(run.broadcast_id)
+        if broadcast is None or run.egress_pk is None:
+            return
+        by_display = {d.display: d for d in broadcast.spec.destinations}
+        active = {getattr(s, "url", "") for s in streams if getattr(s, "status", "") == "active"}
+        failed = {getattr(s, "url", "") for s in streams if getattr(s, "status", "") == "failed"}
+        for shown in failed - active:
+            dest = by_display.get(shown)
+            if dest is None:
+                continue
+            tries = sum(1 for e in self._repo.events(run.id) if f"re-adding destination {dest.id}" in e.detail)
+            if tries >= self.policy.heal_attempts:
+                continue
+            self._repo.note(run.id, self._now(), f"re-adding destination {dest.id} ({dest.display}): its stream "
+                                                 f"failed (attempt {tries + 1})", egress_pk=run.egress_pk)
+            try:
+                await self._egresses.update(run.egress_pk, add_stream_urls=[dest.url])
+            except LiveKitError as exc:
+                self._repo.note(run.id, self._now(), f"re-adding {dest.id} failed: {exc.message}")
+
+    # ---- preflight ---------------------------------------------------------------------------
+
+    async def preflight(self, broadcast_id: str) -> list[dict[str, object]]:
+        """LiveKit reachable with recording rights; each destination completes the RTMP handshake; the layout page answers."""
+        broadcast = self.get(broadcast_id)
+        checks: list[dict[str, object]] = []
+        try:
+            await self._gateway.check_access()
+            checks.append({"check": "livekit", "ok": True, "detail": "reachable; the credentials may record"})
+        except LiveKitError as exc:
+            checks.append({"check": "livekit", "ok": False, "detail": exc.message})
+        results = await asyncio.gather(*(self._probe.probe(d.url) for d in broadcast.spec.destinations))
+        for dest, result in zip(broadcast.spec.destinations, results, strict=True):
+            checks.append({"check": f"destination {dest.id}", "destination": dest.display, "ok": result.ok,
+                           "detail": result.detail, "millis": result.millis})
+        layout = broadcast.spec.layout
+        if layout in LAYOUT_NAMES and self._layout_check is not None:
+            ok, detail = await self._layout_check(layout_url(self._public_url, layout))
+            checks.append({"check": "layout", "ok": ok, "detail": detail})
+        else:
+            checks.append({"check": "layout", "ok": True, "detail": f"LiveKit's built-in layout {layout!r}"})
+        runs = self._repo.runs_of(broadcast_id)
+        target = next((r for r in runs if r.status in RUN_ACTIVE), None) or next(
+            (r for r in runs if r.status == RunStatus.SCHEDULED), None)
+        if target is not None:
+            passed = sum(1 for c in checks if c["ok"])
+            self._repo.note(target.id, self._now(), f"preflight: {passed}/{len(checks)} checks passed",
+                            preflight=checks)
+        return checks
+
+    # ---- scheduling --------------------------------------------------------------------------
+
+    async def rebuild(self) -> int:
+        """At start-up: put every scheduled run on the timer again (the database is the source of truth)."""
+        runs = self._repo.runs_in([RunStatus.SCHEDULED, RunStatus.STARTING, RunStatus.LIVE])
+        for run in runs:
+            self._schedule(run)
+        return len(runs)
+
+    def _schedule(self, run: BroadcastRun) -> None:
+        if run.status == RunStatus.SCHEDULED:
+            pre = run.planned_start - self.policy.preflight_lead
+            if pre > self._now():
+                self._timer.at(pre, f"pre:{run.id}", lambda: self._auto_preflight(run))
+            self._timer.at(run.planned_start, f"start:{run.id}", lambda: self.start_run(run.id))
+        self._timer.at(run.planned_end, f"end:{run.id}", lambda: self.end_run(run.id))
+
+    def _unschedule(self, run_id: str) -> None:
+        for prefix in ("pre", "start", "end", "heal"):
+            self._timer.cancel(f"{prefix}:{run_id}")
+
+    async def _auto_preflight(self, run: BroadcastRun) -> None:
+        current = self._repo.run(run.id)
+        if current is not None and current.status == RunStatus.SCHEDULED:
+            await self.preflight(run.broadcast_id)
+
+    def _next_occurrence(self, finished: BroadcastRun) -> None:
+        broadcast = self._repo.get(finished.broadcast_id)
+        if broadcast is None or broadcast.state != BroadcastState.ACTIVE:
+            return
+        slot = occurrence(broadcast.spec, finished.seq + 1, after=finished.planned_start + timedelta(seconds=1))
+        if slot is None:
+            self._repo.update_broadcast(broadcast.id, self._now(), state=BroadcastState.FINISHED)
+            return
+        run = self._new_run(broadcast, finished.seq + 1, *slot)
+        if self._repo.add_run(run, "scheduled (next occurrence)"):
+            self._schedule(run)
+
+    def _new_run(self, broadcast: Broadcast, seq: int, start: datetime, end: datetime) -> BroadcastRun:
+        now = self._now()
+        return BroadcastRun(id=new_id("run"), broadcast_id=broadcast.id, seq=seq, planned_start=start,
+                            planned_end=end, status=RunStatus.SCHEDULED, created_at=now, updated_at=now)
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    def _egress_request(self, spec: BroadcastSpec, run: BroadcastRun) -> EgressRequest:
+        layout, custom = (("", layout_url(self._public_url, spec.layout)) if spec.layout in LAYOUT_NAMES
+                          else (spec.layout, ""))
+        file = FileOutput(filepath=spec.record_filepath) if spec.record_filepath is not None else None
+        return EgressRequest(
+            kind=EgressKind.ROOM_COMPOSITE, room_name=spec.room_name, layout=layout, custom_base_url=custom,
+            preset=spec.preset, stream=StreamOutput(tuple(d.url for d in spec.destinations)), file=file,
+            storage=self._storage if file else None,
+        )
+
+    async def _has_publisher(self, broadcast: Broadcast) -> bool:
+        try:
+            rooms = await self._gateway.list_rooms([broadcast.spec.room_name])
+        except LiveKitError:
+            return False
+        return any(r.name == broadcast.spec.room_name and r.num_publishers > 0 for r in rooms)
+
+    def _lock(self, run_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(run_id, asyncio.Lock())

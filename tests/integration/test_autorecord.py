@@ -1,0 +1,219 @@
+"""Automatic recording over real HTTP: rules, room sessions, claims, the sweep, against the sandbox LiveKit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from livekit import api
+
+from orchestrator.sandbox import SandboxThread, sign_webhook, webhook_body
+from tests.conftest import LK_KEY, LK_SECRET, make_settings
+from tests.harness import ServiceThread, wait_until
+
+
+def add_rule(service: ServiceThread, **body: Any) -> dict[str, Any]:
+    body.setdefault("name", "classes")
+    body.setdefault("actions", {"composite": {"layout": "grid"}})
+    with service.client() as c:
+        r = c.post("/v1/rules", json=body)
+    assert r.status_code == 201, r.text
+    rule: dict[str, Any] = r.json()
+    return rule
+
+
+def sessions(service: ServiceThread, room: str) -> list[dict[str, Any]]:
+    with service.client() as c:
+        items: list[dict[str, Any]] = c.get("/v1/sessions", params={"room_name": room}).json()["items"]
+    return items
+
+
+def recordings(service: ServiceThread, room: str, action: str | None = None) -> list[dict[str, Any]]:
+    return [r for s in sessions(service, room) for r in s["recordings"] if action in (None, r["action"])]
+
+
+def sandbox_egresses(sandbox: SandboxThread, room: str, kind: str | None = None) -> list[api.EgressInfo]:
+    infos = sandbox.sandbox.egresses()
+    return [i for i in infos if i.room_name == room and (kind is None or i.WhichOneof("request") == kind)]
+
+
+def room_sid(sandbox: SandboxThread, room: str) -> str:
+    return str(sandbox.sandbox.rooms.rooms[room].room.sid)
+
+
+def send_room_finished(service: ServiceThread, room: str, sid: str) -> None:
+    """A genuine, signed room_finished for a room that is in fact still running (as if its egress hung on)."""
+    event = api.WebhookEvent(event="room_finished", id=f"EV_forged{sid[-6:]}", created_at=1)
+    event.room.sid, event.room.name = sid, room
+    body = webhook_body(event)
+    r = httpx.post(f"{service.url}/webhooks/livekit", content=body, headers={
+        "Authorization": sign_webhook(body, LK_KEY, LK_SECRET), "Content-Type": "application/webhook+json"})
+    assert r.status_code == 200, r.text
+
+
+def test_room_started_records_one_composite_and_room_finished_stops_it(
+    service: ServiceThread, sandbox: SandboxThread
+) -> None:
+    add_rule(service, match={"room_name_glob": "class-*"})
+    sandbox.sandbox.faults.duplicate_webhooks = True  # every room_started arrives twice
+    sandbox.call(sandbox.sandbox.create_room, "class-1")
+    sandbox.call(sandbox.sandbox.create_room, "lobby")
+    sandbox.call(sandbox.sandbox.join, "class-1", "alice")
+    sid = room_sid(sandbox, "class-1")
+    wait_until(lambda: [r["egress"]["status"] for r in recordings(service, "class-1")] == ["active"])
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    assert len(sandbox_egresses(sandbox, "class-1")) == 1
+    [session] = sessions(service, "class-1")
+    assert session["room_sid"] == sid and session["source"] == "room_started" and not session["started_late"]
+    assert [m["rule_name"] for m in session["matches"]] == ["classes"]
+    [rec] = session["recordings"]
+    assert rec["state"] == "started" and rec["part"] == 1
+    assert rec["egress"]["request"]["layout"] == "grid"
+    assert rec["egress"]["outputs"][0]["filepath"].startswith(f"class-1/{sid}/composite-")
+    assert sessions(service, "lobby")[0]["recordings"] == [] and sandbox_egresses(sandbox, "lobby") == []
+
+    send_room_finished(service, "class-1", sid)
+    wait_until(lambda: sessions(service, "class-1")[0]["ended_at"])
+    egress_id = rec["egress"]["egress_id"]
+    wait_until(lambda: sandbox.sandbox.egress_info(egress_id).status == api.EGRESS_COMPLETE)  # type: ignore[union-attr]
+    with service.client() as c:
+        shown = c.get(f"/v1/egresses/{egress_id}").json()
+    assert any(e["detail"] == "stop requested" for e in shown["events"])
+
+
+def test_lost_room_started_is_recovered_by_the_sweep_with_auto_record_all(
+    service_factory: Any, sandbox: SandboxThread
+) -> None:
+    service = service_factory(auto_record="all")
+    sandbox.sandbox.faults.drop_webhook_events = ["room_started"]
+    sandbox.call(sandbox.sandbox.create_room, "standup")
+    sandbox.call(sandbox.sandbox.join, "standup", "bob", publish=[])  # no track events either
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    assert sessions(service, "standup") == []
+    report = service.call(service.container.autorecord.sweep)  # type: ignore[union-attr]
+    assert report.recovered == 1
+    [session] = sessions(service, "standup")
+    assert session["started_late"] and session["source"] == "reconcile"
+    assert [m["rule_name"] for m in session["matches"]] == ["auto-record-all"]
+    assert [r["egress"]["kind"] for r in session["recordings"]] == ["room_composite"]
+    service.call(service.container.autorecord.sweep)  # a second pass starts nothing more
+    assert len(sandbox_egresses(sandbox, "standup")) == 1
+
+
+def test_track_published_records_each_track_skipping_agents(service: ServiceThread, sandbox: SandboxThread) -> None:
+    add_rule(service, name="tracks", actions={"tracks": {}})
+    sandbox.sandbox.faults.duplicate_webhooks = True
+    sandbox.call(sandbox.sandbox.create_room, "podcast")
+    sandbox.call(sandbox.sandbox.join, "podcast", "agent-1", kind="agent", publish=["microphone"])
+    alice = sandbox.call(sandbox.sandbox.join, "podcast", "alice")
+    sid = room_sid(sandbox, "podcast")
+    wait_until(lambda: len(recordings(service, "podcast", "track")) == 2)
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    tracks = {t.sid: t for t in alice.tracks}
+    recs = recordings(service, "podcast", "track")
+    assert {r["subject"] for r in recs} == set(tracks)
+    for r in recs:
+        ext = "ogg" if tracks[r["subject"]].type == api.AUDIO else "mp4"
+        assert r["egress"]["kind"] == "track" and r["egress"]["request"]["track_id"] == r["subject"]
+        assert r["egress"]["outputs"][0]["filepath"] == f"podcast/{sid}/tracks/alice-{r['subject']}.{ext}"
+    infos = sandbox_egresses(sandbox, "podcast", "track")
+    assert sorted(i.track.track_id for i in infos) == sorted(tracks)
+    assert {i.track.file.filepath for i in infos} == {r["egress"]["outputs"][0]["filepath"] for r in recs}
+    # a track published later gets its own egress, once
+    screen = sandbox.call(sandbox.sandbox.publish, "podcast", "alice", "screen_share")
+    wait_until(lambda: screen.sid in {r["subject"] for r in recordings(service, "podcast", "track")})
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    assert Counter(i.track.track_id for i in sandbox_egresses(sandbox, "podcast", "track"))[screen.sid] == 1
+
+
+def test_rollover_at_a_small_cap_yields_ordered_parts(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(recording_cap_s=1.0, recording_rollover_margin_s=0.3, autorecord_sweep_s=0.2)
+    add_rule(service)
+    sandbox.call(sandbox.sandbox.join, "lecture", "alice")
+    wait_until(lambda: len(recordings(service, "lecture")) >= 3, timeout=15)
+    sandbox.call(sandbox.sandbox.close_room, "lecture")
+    wait_until(lambda: sessions(service, "lecture")[0]["ended_at"])
+    wait_until(lambda: all(r["egress"]["status"] in ("complete", "aborted") for r in recordings(service, "lecture")))
+    [session] = sessions(service, "lecture")
+    parts = [r for r in session["recordings"] if r["action"] == "composite"]
+    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    paths = [p["egress"]["outputs"][0]["filepath"] for p in parts]
+    assert [p.rsplit("-part", 1)[1] for p in paths] == [f"{n:03d}.mp4" for n in range(1, len(parts) + 1)]
+    starts = [p["egress"]["started_at"] for p in parts]
+    assert starts == sorted(starts)
+    assert all(p["egress"]["status"] == "complete" for p in parts[:-1])
+    assert isinstance(session["gaps"], list)  # overlapping parts: no gap to report
+
+
+def test_rules_api_crud_and_bad_input(service: ServiceThread, sandbox: SandboxThread) -> None:
+    bad = [
+        ({"match": {"room_name_regex": "class-("}}, "match.room_name_regex"),
+        ({"match": {"metadata": [1, 2]}}, "match.metadata"),
+        ({"actions": {}}, "actions"),
+        ({"actions": {"composite": {"layout": "mosaic"}}}, "actions.composite.layout"),
+        ({"actions": {"tracks": {"filepath": "{room_name}/{nope}.ogg"}}}, "actions.tracks.filepath"),
+    ]
+    with service.client() as c:
+        for body, field in bad:
+            r = c.post("/v1/rules", json={"name": "bad", "actions": {"composite": {}}} | body)
+            assert r.status_code == 422 and r.json()["error"]["field"] == field, (field, r.text)
+        rule = c.post("/v1/rules", json={"name": "flagged", "priority": 5, "match": {"metadata": {"recording": True}},
+                                         "actions": {"composite": {"layout": "gallery"}}}).json()
+        assert c.post("/v1/rules", json={"name": "flagged", "actions": {"composite": {}}}).status_code == 409
+        assert c.get("/v1/rules/flagged").json()["id"] == rule["id"]
+        assert [r["name"] for r in c.get("/v1/rules").json()["items"]] == ["flagged"]
+    sandbox.call(sandbox.sandbox.create_room, "yes", '{"recording": true, "course": "math"}')
+    sandbox.call(sandbox.sandbox.create_room, "no", '{"recording": 1}')
+    wait_until(lambda: len(recordings(service, "yes")) == 1 and sessions(service, "no"))
+    assert recordings(service, "no") == []
+    egress = recordings(service, "yes")[0]["egress"]
+    assert "/layouts/gallery" in egress["request"]["custom_base_url"]
+    with service.client() as c:
+        patched = c.patch(f"/v1/rules/{rule['id']}", json={"enabled": False}).json()
+        assert patched["enabled"] is False and patched["match"]["metadata"] == {"recording": True}
+        sandbox.call(sandbox.sandbox.create_room, "yes-again", '{"recording": true}')
+        wait_until(lambda: sessions(service, "yes-again"))
+        assert recordings(service, "yes-again") == []
+        assert c.delete(f"/v1/rules/{rule['id']}").status_code == 204
+        assert c.get(f"/v1/rules/{rule['id']}").status_code == 404
+
+
+def test_post_rooms_creates_the_room_with_auto_egress_once(service: ServiceThread, sandbox: SandboxThread) -> None:
+    add_rule(service, name="webinars", match={"room_name_glob": "webinar-*"})
+    with service.client() as c:
+        first = c.post("/v1/rooms", json={"name": "webinar-1", "metadata": "{}"})
+        assert first.status_code == 200, first.text
+        again = c.post("/v1/rooms", json={"name": "webinar-1"}).json()
+    assert first.json()["sid"] == again["sid"] and first.json()["rule_name"] == "webinars"
+    sandbox.call(sandbox.sandbox.join, "webinar-1", "host")
+    wait_until(lambda: [r["state"] for r in recordings(service, "webinar-1")] == ["started"])
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    [info] = sandbox_egresses(sandbox, "webinar-1")
+    assert info.room_composite.file_outputs[0].filepath.startswith("webinar-1/{room_id}/composite-{time}")
+    assert recordings(service, "webinar-1")[0]["egress"]["egress_id"] == info.egress_id
+
+
+@pytest.mark.postgres
+def test_two_replicas_on_postgres_make_one_egress(pg_url: str, sandbox: SandboxThread, tmp_path: Path) -> None:
+    a, b = (ServiceThread(make_settings(pg_url, sandbox, tmp_path / "data")).start() for _ in range(2))
+    try:
+        sandbox.sandbox.webhook_urls[:] = [f"{a.url}/webhooks/livekit", f"{b.url}/webhooks/livekit"]
+        sandbox.sandbox.faults.duplicate_webhooks = True
+        add_rule(a, actions={"composite": {"layout": "grid"}, "tracks": {}})
+        sandbox.call(sandbox.sandbox.join, "class-9", "alice")
+        wait_until(lambda: len(recordings(b, "class-9")) == 3)
+        a.call(a.container.autorecord.sweep)  # type: ignore[union-attr]
+        b.call(b.container.autorecord.sweep)  # type: ignore[union-attr]
+        sandbox.call(sandbox.sandbox.webhooks_idle)
+        kinds = Counter(i.WhichOneof("request") for i in sandbox_egresses(sandbox, "class-9"))
+        assert kinds == {"room_composite": 1, "track": 2}
+        with a.client() as c:
+            assert len(c.get("/v1/egresses", params={"room_name": "class-9"}).json()["items"]) == 3
+        delivered = Counter(w.url for w in sandbox.sandbox.sent_webhooks if w.event == "room_started")
+        assert len(delivered) == 2  # both replicas really heard room_started
+    finally:
+        a.stop()
+        b.stop()
