@@ -13,18 +13,17 @@ from pathlib import Path
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from sqlalchemy import Engine
 
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
+from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
-from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
 from orchestrator.scheduler import ApsTimer
 from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
 from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService

@@ -13,12 +13,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli_rules import rules_app, sessions_app
 from orchestrator.config import Settings
 
 app = typer.Typer(help="Egress Orchestrator: LiveKit egress, durably.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 egress_app = typer.Typer(help="Start, list, show and stop egresses (over the REST API).", no_args_is_help=True)
 app.add_typer(egress_app, name="egress")
+app.add_typer(rules_app, name="rules")
+app.add_typer(sessions_app, name="sessions")
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
@@ -276,6 +279,11 @@ def egress_stop(ref: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
         console.print_json(json.dumps(result))
     else:
         console.print(_egress_table([result]))
+
+
+from orchestrator.cli_recordings import recordings_app  # noqa: E402 - after _call, which it uses
+
+app.add_typer(recordings_app, name="recordings")
 
 
 def main() -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from datetime import UTC, datetime
-
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -58,10 +58,8 @@ class ApsTimer:
                                 misfire_grace_time=None, coalesce=True)
 
     def cancel(self, key: str) -> None:
-        try:
+        with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(key)
-        except JobLookupError:
-            pass
 
 
 def add_periodic(scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], seconds: float, key: str) -> None:

@@ -22,6 +22,7 @@ from orchestrator.domain.broadcasts import (
     RunEgress,
     RunEvent,
     RunStatus,
+    check_layout,
     decide_start,
     healing_delay,
     needs_rollover,
@@ -57,6 +58,7 @@ class BroadcastPolicy:
     rollover_after: timedelta = timedelta(hours=11, minutes=45)  # before LiveKit Cloud's 12 h stream limit
     preflight_lead: timedelta = timedelta(minutes=3)
     stop_retry: timedelta = timedelta(seconds=10)
+    launch_lease: timedelta = timedelta(seconds=90)  # a replica that claimed a start and went silent is replaced
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,6 @@ class BroadcastService:
         self._layout_check = layout_check
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_stop: dict[str, datetime] = {}
-        self._rollover_from: dict[str, str] = {}  # new egress -> the egress it takes over from
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class BroadcastService:
 
     async def cancel(self, broadcast_id: str) -> Broadcast:
         """No more runs; a live run is stopped."""
-        broadcast = self.get(broadcast_id)
+        self.get(broadcast_id)
         now = self._now()
         self._repo.update_broadcast(broadcast_id, now, state=BroadcastState.CANCELLED)
         for run in self._repo.runs_of(broadcast_id):
@@ -202,16 +203,14 @@ class BroadcastService:
         if start_at is not None or end_at is not None or max_duration_s is not None:
             if live is not None and start_at is not None:
                 raise Conflict("the broadcast is live; only its end can be changed now")
-            new_spec = replace(new_spec, start_at=start_at or spec.start_at,
-                               end_at=end_at if end_at is not None else (None if max_duration_s else spec.end_at),
-                               max_duration_s=max_duration_s if max_duration_s is not None
-                               else (None if end_at else spec.max_duration_s))
-            check_now = now if live is None else (new_spec.start_at or now) - timedelta(seconds=1)
-            new_spec = validate_spec(new_spec, min(check_now, new_spec.start_at or now), self.policy.cap) \
-                if live is not None else validate_spec(new_spec, now, self.policy.cap)
+            new_spec = replace(
+                new_spec, start_at=start_at or spec.start_at,
+                end_at=end_at if end_at is not None else (None if max_duration_s is not None else spec.end_at),
+                max_duration_s=max_duration_s if max_duration_s is not None
+                else (None if end_at is not None else spec.max_duration_s))
+            # While live, the start is history: check the new end against it, not against now.
+            new_spec = validate_spec(new_spec, now if live is None else new_spec.start_at or now, self.policy.cap)
         if layout is not None:
-            from orchestrator.domain.broadcasts import check_layout
-
             check_layout(layout)
         self._repo.update_broadcast(broadcast_id, now, spec=new_spec)
         if live is not None and live.egress_pk is not None:
@@ -284,6 +283,8 @@ class BroadcastService:
             run = self._repo.run(run.id) or run
             if broadcast is None or run.status not in RUN_ACTIVE or run.status == RunStatus.STOPPING:
                 return
+            if reason != "rollover" and (run.egress_pk is not None or run.claimed_by != self._instance):
+                return  # launched already, or another replica owns this launch
             now = self._now()
             if now >= run.planned_end:
                 await self._finish_without_egress(run, "the end time came before the broadcast could start")
@@ -310,12 +311,9 @@ class BroadcastService:
                                lambda: self._launch(run, reason))
                 return
             self._repo.link_egress(run.id, record.id, reason, self._now())
-            previous = run.egress_pk
             self._repo.note(run.id, self._now(),
                             f"{reason}: egress {record.id} ({record.egress_id}) started", egress_pk=record.id,
                             current_egress=record.id, attempts=run.attempts + 1, error="")
-            if reason == "rollover" and previous:
-                self._rollover_from[record.id] = previous
 
     async def end_run(self, run_id: str) -> None:
         """At the planned end: stop the egress; the run ends when LiveKit reports it finished."""
@@ -366,11 +364,13 @@ class BroadcastService:
         if record.id != run.egress_pk:
             return  # an egress this run has moved on from (replaced or rolled over)
         if record.status == EgressStatus.ACTIVE:
-            previous = self._rollover_from.pop(record.id, None)
-            if previous:
-                self._repo.note(run.id, self._now(), f"rollover complete; stopping the previous egress {previous}",
-                                egress_pk=record.id)
-                await self._egresses.stop_quietly(previous)
+            # The run's egress is active: any older egress still running (after a rollover) can go now.
+            for older in self._repo.egresses(run.id):
+                previous = self._ledger.get(older.egress_pk)
+                if previous is not None and previous.id != record.id and not previous.status.terminal:
+                    self._repo.note(run.id, self._now(), f"handed over to {record.id}; stopping {previous.id}",
+                                    egress_pk=previous.id)
+                    await self._egresses.stop_quietly(previous.id)
             if run.status == RunStatus.STARTING:
                 self._repo.transition(run.id, [RunStatus.STARTING], RunStatus.LIVE, self._now(),
                                       f"live: egress {record.id} is active", egress_pk=record.id,
@@ -404,9 +404,13 @@ class BroadcastService:
                                   actual_end=now)
             return
         delay = healing_delay(replacements + 1, self.policy.heal_base_s)
-        self._repo.note(run.id, now, f"egress {egress_pk} ended early ({status.value}: {error}); "
-                                     f"replacement {replacements + 1} in {delay:g} s", egress_pk=egress_pk,
-                        error=error or status.value)
+        claimed = self._repo.note_if(
+            run.id, run.version, now, f"egress {egress_pk} ended early ({status.value}: {error}); "
+                                      f"replacement {replacements + 1} in {delay:g} s by {self._instance}",
+            egress_pk=egress_pk, current_egress=None, claimed_by=self._instance, error=error or status.value)
+        if claimed is None:
+            return  # another replica is healing this run
+        run = claimed
         self._timer.at(now + timedelta(seconds=delay), f"heal:{run.id}", lambda: self._launch(run, "replacement"))
 
     # ---- the sweep: what timers and notifications may have missed ---------------------------
@@ -423,8 +427,19 @@ class BroadcastService:
             await self._stop_run(run, "planned end")
             return
         if run.egress_pk is None:
-            if run.status == RunStatus.STARTING:
-                await self._launch(run, "start")  # waiting for a publisher, or a start to retry
+            if run.status == RunStatus.STOPPING:
+                return
+            if run.claimed_by != self._instance:
+                if now - run.updated_at < self.policy.launch_lease:
+                    return  # another replica is starting it
+                taken = self._repo.note_if(run.id, run.version, now,
+                                           f"{self._instance} takes over from {run.claimed_by or 'nobody'}, "
+                                           "silent for longer than the lease", claimed_by=self._instance)
+                if taken is None:
+                    return
+                run = taken
+            # Waiting for a publisher, or a start/replacement to retry.
+            await self._launch(run, "start" if run.status == RunStatus.STARTING else "replacement")
             return
         record = self._ledger.get(run.egress_pk)
         if record is None:
@@ -443,10 +458,13 @@ class BroadcastService:
         if run.status == RunStatus.LIVE:
             await self._heal_streams(run, record.results.streams)
             if needs_rollover(record.started_at, now, self.policy.rollover_after) and \
-                    record.id not in self._rollover_from.values():
-                self._repo.note(run.id, now, "rolling over to a new egress before the stream time limit",
-                                egress_pk=record.id)
-                await self._launch(run, "rollover")
+                    not any(e.reason == "rollover" and e.created_at > (record.started_at or now)
+                            for e in self._repo.egresses(run.id)):
+                claimed = self._repo.note_if(run.id, run.version, now,
+                                             "rolling over to a new egress before the stream time limit",
+                                             egress_pk=record.id)
+                if claimed is not None:
+                    await self._launch(claimed, "rollover")
 
     async def _heal_streams(self, run: BroadcastRun, streams: tuple[object, ...]) -> None:
         broadcast = self._repo.get(run.broadcast_id)
@@ -462,17 +480,21 @@ class BroadcastService:
             tries = sum(1 for e in self._repo.events(run.id) if f"re-adding destination {dest.id}" in e.detail)
             if tries >= self.policy.heal_attempts:
                 continue
-            self._repo.note(run.id, self._now(), f"re-adding destination {dest.id} ({dest.display}): its stream "
-                                                 f"failed (attempt {tries + 1})", egress_pk=run.egress_pk)
+            claimed = self._repo.note_if(run.id, run.version, self._now(),
+                                         f"re-adding destination {dest.id} ({dest.display}): its stream failed "
+                                         f"(attempt {tries + 1})", egress_pk=run.egress_pk)
+            if claimed is None or claimed.egress_pk is None:
+                return  # another replica is on it
+            run = claimed
             try:
-                await self._egresses.update(run.egress_pk, add_stream_urls=[dest.url])
+                await self._egresses.update(claimed.egress_pk, add_stream_urls=[dest.url])
             except LiveKitError as exc:
                 self._repo.note(run.id, self._now(), f"re-adding {dest.id} failed: {exc.message}")
 
     # ---- preflight ---------------------------------------------------------------------------
 
     async def preflight(self, broadcast_id: str) -> list[dict[str, object]]:
-        """LiveKit reachable with recording rights; each destination completes the RTMP handshake; the layout page answers."""
+        """LiveKit reachable and allowed to record; each destination completes the RTMP handshake; layout answers."""
         broadcast = self.get(broadcast_id)
         checks: list[dict[str, object]] = []
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -53,10 +54,8 @@ def s3_server() -> Iterator[S3Server]:
     server.start()
     s3 = S3Server(f"http://127.0.0.1:{port}", port, server)
     client = s3.client()
-    try:
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
     yield s3
     s3.stop()
 

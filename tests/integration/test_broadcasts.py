@@ -90,3 +90,110 @@ def test_bad_input_names_the_field(service: ServiceThread) -> None:
             assert r.json()["error"]["field"] == field, (field, r.text)
             assert MUX_KEY not in r.text
         assert c.get("/v1/broadcasts").json()["items"] == []
+
+
+def test_restart_between_scheduling_and_start_still_starts_once(service_factory: Any, sandbox: SandboxThread) -> None:
+    first = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    start = datetime.now(UTC) + timedelta(seconds=1.5)
+    with first.client() as c:
+        b = c.post("/v1/broadcasts", json=body(start_at=iso(start))).json()
+    first.stop()  # down across the planned start...
+    wait_until(lambda: datetime.now(UTC) > start + timedelta(seconds=0.3), timeout=5)
+    second = service_factory(**FAST)  # ...and back within the misfire grace
+    run = wait_until(lambda: (r := run_of(second, b["id"]))["status"] == "live" and r, timeout=10)
+    assert len(run["egresses"]) == 1
+    assert len(sandbox.call(sandbox.sandbox.egresses)) == 1
+
+
+def test_down_beyond_the_grace_gives_missed(service_factory: Any, sandbox: SandboxThread) -> None:
+    first = service_factory(**{**FAST, "misfire_grace_s": 0.5})
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    with first.client() as c:
+        b = c.post("/v1/broadcasts", json=body(start_at=iso(start))).json()
+    first.stop()
+    wait_until(lambda: datetime.now(UTC) > start + timedelta(seconds=1.5), timeout=5)
+    second = service_factory(**{**FAST, "misfire_grace_s": 0.5})
+    run = wait_until(lambda: (r := run_of(second, b["id"]))["status"] == "missed" and r, timeout=5)
+    assert "missed" in run["error"] and "misfire grace" in run["events"][-1]["detail"]
+    assert sandbox.call(sandbox.sandbox.egresses) == []
+    with second.client() as c:
+        assert c.get(f"/v1/broadcasts/{b['id']}").json()["state"] == "finished"
+
+
+def test_self_healing_replaces_a_failed_egress(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    sandbox.sandbox.faults.fail_active_after = 1.0  # the first egress fails a second after going active
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body()).json()
+    wait_until(lambda: run_of(service, b["id"])["status"] == "live", timeout=10)
+    sandbox.sandbox.faults.fail_active_after = None  # the replacement is healthy
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["egresses"] and len(r["egresses"]) >= 2 and r,
+                     timeout=10)
+    assert [e["reason"] for e in run["egresses"]][:2] == ["start", "replacement"]
+    details = " | ".join(e["detail"] for e in run["events"])
+    assert "ended early" in details and "replacement" in details
+    first_failed = next(e["at"] for e in run["events"] if "ended early" in e["detail"])
+    replaced = next(e["at"] for e in run["events"] if e["detail"].startswith("replacement: egress"))
+    assert datetime.fromisoformat(replaced) - datetime.fromisoformat(first_failed) < timedelta(seconds=60)
+    assert run["status"] == "live"
+
+
+def test_patch_while_live_changes_layout_and_destinations(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body()).json()
+        wait_until(lambda: run_of(service, b["id"])["status"] == "live", timeout=10)
+        rtmp_id = b["destinations"][1]["id"]
+        r = c.patch(f"/v1/broadcasts/{b['id']}", json={
+            "layout": "speaker", "remove_destinations": [rtmp_id],
+            "add_destinations": [{"type": "rtmp", "url": "rtmps://live.example.com:443/app/third-key-456"}]})
+        assert r.status_code == 200, r.text
+        assert "third-key-456" not in r.text
+        assert [d["type"] for d in r.json()["destinations"]] == ["mux", "rtmp"]
+        info = sandbox.call(sandbox.sandbox.egresses)[0]
+        active = [s.url for s in info.stream_results if s.status == 0]
+        assert len(active) == 2 and any("live.example.com" in u for u in active)
+        assert sum(1 for s in info.stream_results if s.status == 1) == 1  # the removed one finished
+        c.delete(f"/v1/broadcasts/{b['id']}")
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "cancelled" and r, timeout=10)
+    details = [e["detail"] for e in run["events"]]
+    assert any("layout changed to speaker" in d for d in details)
+    assert any("destinations changed" in d for d in details)
+
+
+def test_preflight_reports_each_check(service_factory: Any, sandbox: SandboxThread) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def fake_rtmp() -> None:  # answers C0+C1 with S0+S1 like an RTMP server
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1537)
+            conn.sendall(b"\x03" + b"\x00" * 1536)
+
+    threading.Thread(target=fake_rtmp, daemon=True).start()
+    service = service_factory(**FAST)
+    start = datetime.now(UTC) + timedelta(hours=1)
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body(start_at=iso(start), layout="gallery", destinations=[
+            {"type": "rtmp", "url": f"rtmp://127.0.0.1:{port}/live/good-key-123"},
+            {"type": "rtmp", "url": "rtmp://127.0.0.1:1/live/refused-key-123"}])).json()
+        result = c.post(f"/v1/broadcasts/{b['id']}/preflight").json()
+        shown = c.get(f"/v1/broadcasts/{b['id']}").json()
+    server.close()
+    checks = {ch["check"]: ch for ch in result["checks"]}
+    assert result["ok"] is False
+    assert checks["livekit"]["ok"] is True and checks["layout"]["ok"] is True
+    good, bad = (checks[f"destination {d['id']}"] for d in b["destinations"])
+    assert good["ok"] is True and "handshake" in good["detail"]
+    assert bad["ok"] is False and "refused" in bad["detail"]
+    assert "refused-key-123" not in str(result)
+    assert shown["runs"][0]["preflight"] == result["checks"]

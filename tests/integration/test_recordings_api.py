@@ -159,3 +159,31 @@ def test_hls_playlist_is_playable_through_signed_links(
     assert float(json.loads(out)["format"]["duration"]) == pytest.approx(rec["duration_s"], abs=1.0)
     tampered = link["url"].replace("sig=", "sig=0")
     assert httpx.get(tampered, timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_cli_lists_and_downloads_with_resume(
+    service_factory: Any, sandbox: SandboxThread, s3_server: S3Server, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+    from tests.harness import API_TOKEN
+
+    service: ServiceThread = service_factory(**s3_settings(s3_server))
+    ended = record(service, sandbox, "cli", 0.5)
+    rec = ready_recording(service, ended["id"])
+    monkeypatch.setenv("ORCHESTRATOR_API_TOKEN", API_TOKEN)
+    monkeypatch.setenv("ORCHESTRATOR_PUBLIC_URL", service.url)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["recordings", "list", "--json"])
+    assert listed.exit_code == 0 and rec["id"] in listed.output
+    whole = s3_server.client().get_object(Bucket=BUCKET, Key=rec["key"])["Body"].read()
+    out = tmp_path / "part.mp4"
+    out.write_bytes(whole[:1000])  # an interrupted earlier download
+    done = runner.invoke(app, ["recordings", "download", rec["id"], "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "resumed" in done.output and out.read_bytes() == whole
+    shown = runner.invoke(app, ["recordings", "url", rec["id"]])
+    assert shown.exit_code == 0 and "X-Amz-Signature" in shown.output

@@ -173,6 +173,23 @@ class SqlBroadcastRepository:
                                          "status_after": before.status, "egress_pk": egress_pk, "detail": detail})
             return _run(row) if row else None
 
+    def note_if(self, run_id: str, expected_version: int, now: datetime, detail: str, *,
+                egress_pk: str | None = None, **changes: Any) -> BroadcastRun | None:
+        """Like `note`, but only if nobody changed the run since `expected_version`: the optimistic claim
+        that lets exactly one replica heal, take over or roll over a run."""
+        if "current_egress" in changes:
+            changes["egress_pk"] = changes.pop("current_egress")
+        with self._write() as conn:
+            row = conn.execute(update(broadcast_runs)
+                               .where(broadcast_runs.c.id == run_id, broadcast_runs.c.version == expected_version)
+                               .values(updated_at=now, version=expected_version + 1, **changes)
+                               .returning(*broadcast_runs.c)).first()
+            if row is None:
+                return None
+            conn.execute(_INSERT_EVENT, {"run_id": run_id, "at": now, "status_before": row.status,
+                                         "status_after": row.status, "egress_pk": egress_pk, "detail": detail})
+            return _run(row)
+
     def link_egress(self, run_id: str, egress_pk: str, reason: str, now: datetime) -> None:
         with self._write() as conn:
             conn.execute(insert(broadcast_run_egresses), {"run_id": run_id, "egress_pk": egress_pk,
