@@ -29,10 +29,10 @@ from livekit import api
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.config import Settings  # noqa: E402
-from orchestrator.domain.requests import EgressRequest  # noqa: E402
-from orchestrator.sandbox import SandboxThread, SandboxTimings, sign_webhook, webhook_body  # noqa: E402
-from tests.harness import API_TOKEN, ServiceThread, free_port  # noqa: E402
+from orchestrator.config import Settings
+from orchestrator.domain.requests import EgressRequest
+from orchestrator.sandbox import SandboxThread, SandboxTimings, sign_webhook, webhook_body
+from tests.harness import API_TOKEN, ServiceThread, free_port
 
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef0123456789"
 
@@ -86,7 +86,11 @@ def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> list[fl
         missing = set(names) - left.keys()
         if missing:
             raise SystemExit(f"{len(missing)} room(s) never got a start call")
-        starts = len([i for i in sandbox.sandbox.egresses() if i.room_name.startswith(tag)])
+        deadline = time.monotonic() + 30
+        while (starts := len([i for i in sandbox.sandbox.egresses() if i.room_name.startswith(tag)])) < rooms:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         if starts != rooms:
             raise SystemExit(f"expected {rooms} egresses, LiveKit has {starts}")
         return [(left[n] - sent[n]) * 1000 for n in names]

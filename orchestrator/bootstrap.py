@@ -156,6 +156,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
             heal_base_s=settings.heal_base_s, rollover_after=timedelta(seconds=settings.rollover_after_s),
             preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
     changes.on_egress_change(broadcasts.on_egress_change)
+    changes.on_notice(broadcasts.on_room_event)
     recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token)
     changes.on_egress_change(recordings.on_egress_change)
     return Container(

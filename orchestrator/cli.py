@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli_broadcasts import broadcast_app
 from orchestrator.cli_rules import rules_app, sessions_app
 from orchestrator.config import Settings
 
@@ -20,6 +21,7 @@ app = typer.Typer(help="Egress Orchestrator: LiveKit egress, durably.", no_args_
                   pretty_exceptions_show_locals=False)
 egress_app = typer.Typer(help="Start, list, show and stop egresses (over the REST API).", no_args_is_help=True)
 app.add_typer(egress_app, name="egress")
+app.add_typer(broadcast_app, name="broadcast")
 app.add_typer(rules_app, name="rules")
 app.add_typer(sessions_app, name="sessions")
 console = Console(width=None if sys.stdout.isatty() else 200)

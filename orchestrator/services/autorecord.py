@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 
 # How long a CreateRoom request of ours waits for its room_started before it no longer applies.
 _EXPECT_ROOM_FOR = timedelta(seconds=120)
+_RULES_TTL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class AutoRecorder:
         self._now, self._s = clock, settings
         # Benchmarks and metrics: called with (room_sid, seconds from the trigger's arrival to the start call).
         self.on_start_call: Callable[[str, float], None] | None = None
+        self._rules_cache: tuple[float, list[Rule]] | None = None
 
     # ---- rules -------------------------------------------------------------------------------
 
@@ -116,7 +118,9 @@ class AutoRecorder:
         now = self._now()
         rule = validate_rule(replace(rule, id=rule.id or new_id("rul"), created_at=now,
                                      updated_at=now))
-        return self._rules.create_rule(rule)
+        created = self._rules.create_rule(rule)
+        self._rules_changed()
+        return created
 
     def rule(self, ref: str) -> Rule:
         found = self._rules.get_rule(ref)
@@ -125,11 +129,14 @@ class AutoRecorder:
         return found
 
     def update_rule(self, rule: Rule) -> Rule:
-        return self._rules.update_rule(validate_rule(replace(rule, updated_at=self._now())))
+        updated = self._rules.update_rule(validate_rule(replace(rule, updated_at=self._now())))
+        self._rules_changed()
+        return updated
 
     def delete_rule(self, ref: str) -> None:
         if not self._rules.delete_rule(self.rule(ref).id):
             raise NotFound(f"no rule with id or name {ref!r}")
+        self._rules_changed()
 
     def list_rules(self) -> list[Rule]:
         return self._rules.list_rules()
@@ -137,6 +144,17 @@ class AutoRecorder:
     def _active_rules(self) -> list[Rule]:
         rules = self._rules.list_rules(enabled_only=True)
         return [*rules, all_rooms_rule()] if self._s.record_all else rules
+
+    async def _cached_rules(self) -> list[Rule]:
+        """The active rules, read at most once per second: a rule changed on another replica applies
+        within a second; one changed here applies at once."""
+        now = time.monotonic()
+        if self._rules_cache is None or now - self._rules_cache[0] > _RULES_TTL_S:
+            self._rules_cache = (now, await run_in_threadpool(self._active_rules))
+        return self._rules_cache[1]
+
+    def _rules_changed(self) -> None:
+        self._rules_cache = None
 
     def _rules_by_id(self, ids: set[str]) -> list[Rule]:
         return [r for r in self._active_rules() if r.id in ids]
@@ -183,27 +201,18 @@ class AutoRecorder:
     ) -> RoomSession | None:
         """Record the session and claim its composites; start the ones this call won."""
         now = self._now()
-        rules = await run_in_threadpool(self._active_rules)
-        matched = matching_rules(rules, room)
-        delegated = None
-        if any(r.composite for r, _ in matched):
-            delegated = await run_in_threadpool(self._rules.take_expected_room, room.name, now - _EXPECT_ROOM_FOR)
-        claims = []
-        for rule, _ in matched:
-            if rule.composite is None:
-                continue
-            claim = self._composite_claim(rule, room, part=1)
-            if rule.id == delegated:  # LiveKit starts this one itself (POST /v1/rooms)
-                claim = replace(claim, state=ClaimState.DELEGATED, retry_at=None)
-            claims.append(claim)
+        matched = matching_rules(await self._cached_rules(), room)
+        claims = [self._composite_claim(rule, room, part=1) for rule, _ in matched if rule.composite]
         session = RoomSession(room_sid=room.sid, room_name=room.name, metadata=room.metadata, started_at=now,
                               source=source, matches=tuple(m for _, m in matched))
-        stored, created, won = await run_in_threadpool(self._rules.open_session, session, claims)
+        # A composite POST /v1/rooms asked LiveKit to start itself becomes DELEGATED in the same transaction.
+        stored, created, won = await run_in_threadpool(self._rules.open_session, session, claims,
+                                                       now - _EXPECT_ROOM_FOR if claims else None)
         if created:
             log.info("room %s (%s) session opened from %s; %d rule(s) match", room.name, room.sid,
                      source.value, len(matched))
         await asyncio.gather(*(self._start(c, arrived) for c in won if c.state == ClaimState.CLAIMED))
-        if delegated and any(c.state == ClaimState.DELEGATED for c in won):
+        if any(c.state == ClaimState.DELEGATED for c in won):
             await self._bind_delegated_from_ledger(stored)
         wants_tracks = any(r.tracks or r.participants for r, _ in matched)
         if created and wants_tracks and with_published and source != SessionSource.ROOM_STARTED:
@@ -448,7 +457,7 @@ class AutoRecorder:
             if rule.composite is None:
                 raise InvalidInput("rule", f"rule {rule.name!r} has no composite action to start with the room")
         else:
-            rules = await run_in_threadpool(self._active_rules)
+            rules = await self._cached_rules()
             rule = next((r for r, _ in matching_rules(rules, RoomFacts(name, "", metadata)) if r.composite), None)
         composite = None
         if rule is not None and rule.composite is not None:

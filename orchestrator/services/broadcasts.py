@@ -31,6 +31,7 @@ from orchestrator.domain.broadcasts import (
 )
 from orchestrator.domain.egress import EgressKind, EgressStatus
 from orchestrator.domain.errors import Conflict, InvalidInput, LiveKitError, NotFound
+from orchestrator.domain.events import WebhookNotice
 from orchestrator.domain.ids import new_id
 from orchestrator.domain.layouts import LAYOUT_NAMES, layout_url
 from orchestrator.domain.requests import EgressRequest, FileOutput, S3Target, StreamOutput
@@ -412,6 +413,16 @@ class BroadcastService:
             return  # another replica is healing this run
         run = claimed
         self._timer.at(now + timedelta(seconds=delay), f"heal:{run.id}", lambda: self._launch(run, "replacement"))
+
+    async def on_room_event(self, notice: WebhookNotice) -> None:
+        """A publisher appeared: start the runs of that room that wait for one, without waiting for the sweep."""
+        if notice.event not in ("track_published", "participant_joined") or not notice.room_name:
+            return
+        for run in self._repo.runs_in([RunStatus.STARTING]):
+            if run.egress_pk is None and run.claimed_by == self._instance:
+                broadcast = self._repo.get(run.broadcast_id)
+                if broadcast is not None and broadcast.spec.room_name == notice.room_name:
+                    await self._launch(run, "start")
 
     # ---- the sweep: what timers and notifications may have missed ---------------------------
 

@@ -197,3 +197,16 @@ def test_preflight_reports_each_check(service_factory: Any, sandbox: SandboxThre
     assert bad["ok"] is False and "refused" in bad["detail"]
     assert "refused-key-123" not in str(result)
     assert shown["runs"][0]["preflight"] == result["checks"]
+
+
+def test_wait_for_publisher(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**{**FAST, "broadcast_sweep_s": 30})  # the webhook must do it, not the sweep
+    sandbox.call(sandbox.sandbox.create_room, "studio")
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body(wait_for_publisher=True)).json()
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["error"] == "waiting for a publisher" and r, timeout=5)
+    assert run["status"] == "starting" and run["egresses"] == []
+    assert sandbox.call(sandbox.sandbox.egresses) == []
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")  # track_published webhook
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "live" and r, timeout=10)
+    assert len(run["egresses"]) == 1

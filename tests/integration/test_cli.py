@@ -64,3 +64,29 @@ def test_doctor(service: ServiceThread, sandbox: SandboxThread) -> None:
     livekit = next(c for c in json.loads(bad.stdout) if c["check"] == "livekit")
     assert not livekit["ok"] and "credentials" in livekit["detail"]
     assert "wrong-secret" not in bad.stdout
+
+
+def test_broadcast_commands(service: ServiceThread, sandbox: SandboxThread) -> None:
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    created = cli(service, "broadcast", "schedule", "--room", "studio", "--layout", "grid", "--duration", "60",
+                  "--start", "2099-01-01T10:00:00+01:00", "--rtmp", "rtmp://127.0.0.1:1/live/cli-key-0123456",
+                  "--json")
+    assert created.returncode == 0, created.stderr
+    b = json.loads(created.stdout)
+    assert "cli-key-0123456" not in created.stdout
+    listed = cli(service, "broadcast", "list")
+    assert b["id"] in listed.stdout
+    assert cli(service, "broadcast", "start", b["id"]).returncode == 0
+    wait_until(lambda: json.loads(cli(service, "broadcast", "show", b["id"], "--json").stdout)["runs"][0]["status"]
+               == "live")
+    shown = cli(service, "broadcast", "show", b["id"])
+    assert "live" in shown.stdout and "started by hand" in shown.stdout
+    pre = cli(service, "broadcast", "preflight", b["id"])
+    assert pre.returncode == 1 and "FAILED" in pre.stdout  # nothing listens on port 1
+    assert cli(service, "broadcast", "stop", b["id"]).returncode == 0
+    wait_until(lambda: json.loads(cli(service, "broadcast", "show", b["id"], "--json").stdout)["runs"][0]["status"]
+               == "ended")
+    bad = cli(service, "broadcast", "schedule", "--room", "studio", "--duration", "60")
+    assert bad.returncode == 1 and "destinations" in bad.stderr
+    cancelled = cli(service, "broadcast", "cancel", b["id"], "--json")
+    assert json.loads(cancelled.stdout)["state"] == "cancelled"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -103,16 +104,25 @@ class SqlRuleRepository:
     # ---- sessions and claims -----------------------------------------------------------------
 
     def open_session(
-        self, session: RoomSession, claims: list[RecordingClaim]
+        self, session: RoomSession, claims: list[RecordingClaim], expected_since: datetime | None = None
     ) -> tuple[RoomSession, bool, list[RecordingClaim]]:
         """In one transaction: the session if new, and every claim nobody holds yet (none once it ended).
 
+        With `expected_since`, a pending POST /v1/rooms for this room name (made since then) is consumed
+        and its rule's composite claim becomes DELEGATED: LiveKit's auto egress records it, not us.
         Returns the stored session, whether this call created it, and the claims this call won.
         """
         with self._write() as conn:
             created = conn.execute(self._insert_session, _session_columns(session)).first() is not None
             row = conn.execute(_OPEN_SESSION, {"sid": session.room_sid}).one()
             stored = _session(row)
+            if created and expected_since is not None:
+                request = conn.execute(delete(room_requests).where(room_requests.c.room_name == session.room_name)
+                                       .returning(room_requests.c.rule_id, room_requests.c.created_at)).first()
+                if request is not None and request.created_at >= expected_since:
+                    claims = [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None)
+                              if c.rule_id == request.rule_id and c.action == ActionKind.COMPOSITE else c
+                              for c in claims]
             won = self._claim(conn, claims) if stored.ended_at is None else []
         return stored, created, won
 
@@ -253,15 +263,6 @@ class SqlRuleRepository:
         """POST /v1/rooms is about to CreateRoom with auto egress for this rule."""
         with self._write() as conn:
             conn.execute(self._upsert_request, {"room_name": room_name, "rule_id": rule_id, "created_at": now})
-
-    def take_expected_room(self, room_name: str, since: datetime) -> str | None:
-        """The rule whose composite LiveKit starts itself for this new room, consumed once."""
-        with self._write() as conn:
-            row = conn.execute(delete(room_requests).where(room_requests.c.room_name == room_name)
-                               .returning(room_requests.c.rule_id, room_requests.c.created_at)).first()
-        if row is None or row.created_at < since:
-            return None
-        return str(row.rule_id)
 
     def forget_expected_room(self, room_name: str) -> None:
         with self._write() as conn:
