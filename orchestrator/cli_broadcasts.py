@@ -46,7 +46,7 @@ def _show(result: dict[str, Any], as_json: bool, *, runs: bool = False) -> None:
 @broadcast_app.command("schedule")
 def schedule(
     room: Annotated[str, typer.Option("--room", help="Room to broadcast.")],
-    mux: Annotated[list[str] | None, typer.Option("--mux", help="Mux stream key (repeatable); or MUX_STREAM_KEY.")] = None,
+    mux: Annotated[list[str] | None, typer.Option("--mux", help="Mux stream key; or MUX_STREAM_KEY.")] = None,
     rtmp: Annotated[list[str] | None, typer.Option("--rtmp", help="rtmp(s)://host/app/key (repeatable).")] = None,
     layout: Annotated[str, typer.Option(help="gallery, active-speaker, crop, grid, speaker...")] = "gallery",
     start: Annotated[str | None, typer.Option(help="RFC 3339 with offset; default now.")] = None,
