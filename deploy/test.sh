@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-# System packages: Chromium for the layout tests, PostgreSQL for the database tests.
-packages=(chromium postgresql ffmpeg)
+# System packages: Chromium for the layout tests, PostgreSQL for the database tests,
+# ffmpeg and nginx with the RTMP module for the media tests.
+packages=(chromium postgresql ffmpeg nginx libnginx-mod-rtmp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.container = container
         scheduler = build_scheduler(container.reconciler, settings.reconcile_interval_s, container.scheduler)
         add_periodic(scheduler, container.broadcasts.sweep, settings.broadcast_sweep_s, "broadcast-sweep")
+        add_periodic(scheduler, container.broadcasts.refresh_timers, 60, "broadcast-horizon")
         add_recording_jobs(scheduler, container.recordings, settings.recordings_verify_interval_s,
                            settings.recordings_retention_interval_s)
         add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -23,7 +24,6 @@ from orchestrator.domain.broadcasts import (
     RunEvent,
     RunStatus,
     check_layout,
-    decide_start,
     healing_delay,
     needs_rollover,
     occurrence,
@@ -60,6 +60,7 @@ class BroadcastPolicy:
     preflight_lead: timedelta = timedelta(minutes=3)
     stop_retry: timedelta = timedelta(seconds=10)
     launch_lease: timedelta = timedelta(seconds=90)  # a replica that claimed a start and went silent is replaced
+    timer_horizon: timedelta = timedelta(minutes=15)  # runs further ahead wait in the database only
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,6 @@ class BroadcastService:
                                         planned_start=now, planned_end=now + duration)
         if claimed is None:
             raise Conflict("the run was claimed meanwhile")
-        self._timer.cancel(f"start:{run.id}")
         self._timer.at(claimed.planned_end, f"end:{run.id}", lambda: self.end_run(run.id))
         await self._launch(claimed, "start")
         return self._repo.run(run.id) or claimed
@@ -248,73 +248,78 @@ class BroadcastService:
 
     # ---- the run lifecycle -------------------------------------------------------------------
 
-    async def start_run(self, run_id: str) -> None:
-        """At the planned start (timer or sweep): claim the run, or mark it missed beyond the grace."""
-        run = self._repo.run(run_id)
-        if run is None or run.status != RunStatus.SCHEDULED:
-            return
+    async def start_due(self) -> None:
+        """Claim every run whose start has come (one transaction) and launch them all at once."""
         now = self._now()
-        decision = decide_start(run.planned_start, now, self.policy.misfire_grace)
-        if decision.action == "wait":
-            self._timer.at(run.planned_start, f"start:{run.id}", lambda: self.start_run(run_id))
-            return
-        if decision.action == "missed":
-            late = int(decision.lateness.total_seconds())
-            missed = self._repo.transition(
-                run.id, [RunStatus.SCHEDULED], RunStatus.MISSED, now,
-                f"missed: the service was not running at the planned start (late by {late} s, "
-                f"beyond the misfire grace of {int(self.policy.misfire_grace.total_seconds())} s)",
-                error=f"missed its start by {late} s")
-            if missed is not None:
-                log.warning("broadcast run %s missed its start by %d s", run.id, late)
-                self._next_occurrence(missed)
-            return
-        claimed = self._repo.transition(
-            run.id, [RunStatus.SCHEDULED], RunStatus.STARTING, now,
-            f"claimed by {self._instance}, {int(decision.lateness.total_seconds() * 1000)} ms after the planned start",
-            claimed_by=self._instance)
-        if claimed is None:
-            return  # another replica (or the sweep) has it
-        await self._launch(claimed, "start")
+        claimed, missed = self._repo.claim_due(now, now - self.policy.misfire_grace, self._instance)
+        for run in missed:
+            log.warning("broadcast run %s missed its start by %d s", run.id,
+                        int((now - run.planned_start).total_seconds()))
+            self._next_occurrence(run)
+        if claimed:
+            await self._launch_many(claimed, "start")
 
     async def _launch(self, run: BroadcastRun, reason: str) -> None:
-        """Start an egress for the run (the first one, a replacement, or a rollover)."""
-        async with self._lock(run.id):
-            broadcast = self._repo.get(run.broadcast_id)
-            run = self._repo.run(run.id) or run
-            if broadcast is None or run.status not in RUN_ACTIVE or run.status == RunStatus.STOPPING:
+        """Start an egress for one run (the first one, a replacement, or a rollover)."""
+        await self._launch_many([run], reason)
+
+    async def _launch_many(self, runs: list[BroadcastRun], reason: str) -> None:
+        """Start egresses for runs: their rows and links in two transactions, then every call at once."""
+        async with contextlib.AsyncExitStack() as stack:
+            for run_id in sorted({r.id for r in runs}):
+                await stack.enter_async_context(self._lock(run_id))
+            ready = [r for r in [await self._ready(run, reason) for run in runs] if r is not None]
+            if not ready:
                 return
-            if reason != "rollover" and (run.egress_pk is not None or run.claimed_by != self._instance):
-                return  # launched already, or another replica owns this launch
-            now = self._now()
-            if now >= run.planned_end:
-                await self._finish_without_egress(run, "the end time came before the broadcast could start")
-                return
-            if broadcast.spec.wait_for_publisher and reason == "start" and not await self._has_publisher(broadcast):
-                if "waiting for a publisher" not in (run.error or ""):
-                    self._repo.note(run.id, now, f"waiting for a publisher in room {broadcast.spec.room_name!r}",
-                                    error="waiting for a publisher")
-                return
-            request = self._egress_request(broadcast.spec, run)
-            try:
-                record = await self._egresses.start(request)
-            except LiveKitError as exc:
-                attempts = run.attempts + 1
-                if attempts >= self.policy.heal_attempts:
-                    self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, self._now(),
-                                          f"{reason} failed ({exc.message}); giving up after {attempts} attempts",
-                                          error=exc.message, attempts=attempts, actual_end=self._now())
-                    return
-                delay = healing_delay(attempts, self.policy.heal_base_s)
-                self._repo.note(run.id, self._now(), f"{reason} failed ({exc.message}); retrying in {delay:g} s",
-                                attempts=attempts, error=exc.message)
-                self._timer.at(self._now() + timedelta(seconds=delay), f"heal:{run.id}",
-                               lambda: self._launch(run, reason))
-                return
-            self._repo.link_egress(run.id, record.id, reason, self._now())
-            self._repo.note(run.id, self._now(),
-                            f"{reason}: egress {record.id} ({record.egress_id}) started", egress_pk=record.id,
-                            current_egress=record.id, attempts=run.attempts + 1, error="")
+            requests = [self._egress_request(b.spec) for _, b in ready]
+            records = self._egresses.prepare(requests)
+            self._repo.attach_many([(run.id, record.id, reason) for (run, _), record in zip(ready, records,
+                                                                                            strict=True)],
+                                   self._now())
+            results = await asyncio.gather(*(self._egresses.launch(rec, req) for rec, req in zip(records, requests,
+                                                                                                 strict=True)),
+                                           return_exceptions=True)
+            for (run, _), record, result in zip(ready, records, results, strict=True):
+                if isinstance(result, BaseException):
+                    message = result.message if isinstance(result, LiveKitError) else type(result).__name__
+                    if not isinstance(result, LiveKitError):
+                        log.error("start of run %s failed", run.id, exc_info=result)
+                    self._launch_failed(run, record.id, reason, message)
+                else:
+                    self._repo.note(run.id, self._now(), f"{reason}: LiveKit started {result.egress_id}",
+                                    egress_pk=record.id)
+
+    async def _ready(self, run: BroadcastRun, reason: str) -> tuple[BroadcastRun, Broadcast] | None:
+        """The run and its broadcast if an egress should be started for it now."""
+        broadcast = self._repo.get(run.broadcast_id)
+        run = self._repo.run(run.id) or run
+        if broadcast is None or run.status not in RUN_ACTIVE or run.status == RunStatus.STOPPING:
+            return None
+        if reason != "rollover" and (run.egress_pk is not None or run.claimed_by != self._instance):
+            return None  # launched already, or another replica owns this launch
+        now = self._now()
+        if now >= run.planned_end:
+            await self._finish_without_egress(run, "the end time came before the broadcast could start")
+            return None
+        if broadcast.spec.wait_for_publisher and reason == "start" and not await self._has_publisher(broadcast):
+            if "waiting for a publisher" not in (run.error or ""):
+                self._repo.note(run.id, now, f"waiting for a publisher in room {broadcast.spec.room_name!r}",
+                                error="waiting for a publisher")
+            return None
+        return run, broadcast
+
+    def _launch_failed(self, run: BroadcastRun, egress_pk: str, reason: str, message: str) -> None:
+        attempts = run.attempts + 1
+        now = self._now()
+        if attempts >= self.policy.heal_attempts:
+            self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
+                                  f"{reason} failed ({message}); giving up after {attempts} attempts",
+                                  egress_pk=egress_pk, error=message, actual_end=now)
+            return
+        delay = healing_delay(attempts, self.policy.heal_base_s)
+        self._repo.note(run.id, now, f"{reason} failed ({message}); retrying in {delay:g} s", egress_pk=egress_pk,
+                        current_egress=None, error=message)
+        self._timer.at(now + timedelta(seconds=delay), f"heal:{run.id}", lambda: self._launch(run, reason))
 
     async def end_run(self, run_id: str) -> None:
         """At the planned end: stop the egress; the run ends when LiveKit reports it finished."""
@@ -359,6 +364,8 @@ class BroadcastService:
 
     async def on_egress_change(self, change: EgressChange) -> None:
         record = change.record
+        if record.egress_id is None:
+            return  # a start call that failed: the launcher handles it
         run = self._repo.run_for_egress(record.id)
         if run is None:
             return
@@ -428,8 +435,7 @@ class BroadcastService:
 
     async def sweep(self) -> None:
         now = self._now()
-        for run in self._repo.runs_in([RunStatus.SCHEDULED], starting_before=now):
-            await self.start_run(run.id)
+        await self.start_due()
         for run in self._repo.runs_in(RUN_ACTIVE):
             await self._check_active(run, now)
 
@@ -534,23 +540,35 @@ class BroadcastService:
 
     # ---- scheduling --------------------------------------------------------------------------
 
+    async def refresh_timers(self) -> None:
+        await self.rebuild()
+
     async def rebuild(self) -> int:
-        """At start-up: put every scheduled run on the timer again (the database is the source of truth)."""
-        runs = self._repo.runs_in([RunStatus.SCHEDULED, RunStatus.STARTING, RunStatus.LIVE])
+        """At start-up and then every minute: put the runs of the coming horizon on the timer.
+
+        The database is the source of truth; only the near future is held in memory, so start-up stays
+        fast with many thousands of broadcasts scheduled.
+        """
+        horizon = self._now() + self.policy.timer_horizon
+        runs = self._repo.runs_in([RunStatus.SCHEDULED], starting_before=horizon)
+        runs += self._repo.runs_in([RunStatus.STARTING, RunStatus.LIVE])
         for run in runs:
             self._schedule(run)
         return len(runs)
 
     def _schedule(self, run: BroadcastRun) -> None:
+        if run.planned_start > self._now() + self.policy.timer_horizon:
+            return  # a later rebuild picks it up
         if run.status == RunStatus.SCHEDULED:
             pre = run.planned_start - self.policy.preflight_lead
-            if pre > self._now():
+            if pre > self._now() and self.policy.preflight_lead:
                 self._timer.at(pre, f"pre:{run.id}", lambda: self._auto_preflight(run))
-            self._timer.at(run.planned_start, f"start:{run.id}", lambda: self.start_run(run.id))
+            # One job per moment: runs due together are claimed and launched together.
+            self._timer.at(run.planned_start, f"due:{run.planned_start.isoformat()}", self.start_due)
         self._timer.at(run.planned_end, f"end:{run.id}", lambda: self.end_run(run.id))
 
     def _unschedule(self, run_id: str) -> None:
-        for prefix in ("pre", "start", "end", "heal"):
+        for prefix in ("pre", "end", "heal"):
             self._timer.cancel(f"{prefix}:{run_id}")
 
     async def _auto_preflight(self, run: BroadcastRun) -> None:
@@ -577,7 +595,7 @@ class BroadcastService:
 
     # ---- helpers -----------------------------------------------------------------------------
 
-    def _egress_request(self, spec: BroadcastSpec, run: BroadcastRun) -> EgressRequest:
+    def _egress_request(self, spec: BroadcastSpec) -> EgressRequest:
         layout, custom = (("", layout_url(self._public_url, spec.layout)) if spec.layout in LAYOUT_NAMES
                           else (spec.layout, ""))
         file = FileOutput(filepath=spec.record_filepath) if spec.record_filepath is not None else None

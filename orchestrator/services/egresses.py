@@ -79,13 +79,24 @@ class EgressLedgerService:
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
-        validate(request)
+        [record] = self.prepare([request])
+        return await self.launch(record, request)
+
+    def prepare(self, requests: list[EgressRequest]) -> list[EgressRecord]:
+        """Validate and write the ledger rows (one transaction) before any call leaves for LiveKit."""
+        for request in requests:
+            validate(request)
         now = self._now()
-        record = self._repo.create(EgressRecord(
+        records = [EgressRecord(
             id=new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
             status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now,
             request=request.redacted(), fingerprint=request.fingerprint(),
-        ), detail="start requested")
+        ) for request in requests]
+        self._repo.create_many(records, detail="start requested")
+        return records
+
+    async def launch(self, record: EgressRecord, request: EgressRequest) -> EgressRecord:
+        """The start call for a prepared row; on failure the row is failed with LiveKit's reason."""
         try:
             observation, recovered = await self._start_once(record, request)
         except LiveKitRejected as exc:

@@ -135,7 +135,7 @@ def test_self_healing_replaces_a_failed_egress(service_factory: Any, sandbox: Sa
     details = " | ".join(e["detail"] for e in run["events"])
     assert "ended early" in details and "replacement" in details
     first_failed = next(e["at"] for e in run["events"] if "ended early" in e["detail"])
-    replaced = next(e["at"] for e in run["events"] if e["detail"].startswith("replacement: egress"))
+    replaced = next(e["at"] for e in run["events"] if e["detail"].startswith("replacement: starting egress"))
     assert datetime.fromisoformat(replaced) - datetime.fromisoformat(first_failed) < timedelta(seconds=60)
     assert run["status"] == "live"
 

@@ -198,6 +198,7 @@ async def test_refused_destination_fails_its_stream_like_livekit(
     assert bad.error and bad.ended_at > 0 and not bad.started_at
     assert faulted.status == api.StreamInfo.FAILED
     assert thread.call(thread.sandbox.rtmp.pushing, two.egress_id) == [nginx_rtmp.url("good")]
+    await pushing(thread, two.egress_id, 1)  # the good destination gets media before the stop
     thread.call(thread.sandbox.webhooks_idle)
     updates = hooks.egress_updates(two.egress_id)
     assert updates[-1]["status"] == "EGRESS_ACTIVE" and updates[-1]["streamResults"][1]["status"] == "FAILED"

@@ -173,6 +173,49 @@ class SqlBroadcastRepository:
                                          "status_after": before.status, "egress_pk": egress_pk, "detail": detail})
             return _run(row) if row else None
 
+    def claim_due(
+        self, now: datetime, grace_cutoff: datetime, instance: str, limit: int = 1000
+    ) -> tuple[list[BroadcastRun], list[BroadcastRun]]:
+        """Claim every scheduled run whose start has come, in one transaction: (claimed, missed).
+
+        Runs that started before `grace_cutoff` are missed instead. On PostgreSQL, replicas skip rows
+        another replica is claiming (SKIP LOCKED); on SQLite the single writer decides. A run is
+        claimed by exactly one replica either way.
+        """
+        due = select(broadcast_runs.c.id).where(broadcast_runs.c.status == RunStatus.SCHEDULED.value,
+                                                broadcast_runs.c.planned_start <= now).limit(limit)
+        if self._dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with self._write() as conn:
+            ids = [r.id for r in conn.execute(due).all()]
+            if not ids:
+                return [], []
+            late = conn.execute(
+                update(broadcast_runs)
+                .where(broadcast_runs.c.id.in_(ids), broadcast_runs.c.status == RunStatus.SCHEDULED.value,
+                       broadcast_runs.c.planned_start < grace_cutoff)
+                .values(status=RunStatus.MISSED.value, updated_at=now, version=broadcast_runs.c.version + 1,
+                        error="missed its start: the service was not running within the misfire grace")
+                .returning(*broadcast_runs.c)).all()
+            claimed = conn.execute(
+                update(broadcast_runs)
+                .where(broadcast_runs.c.id.in_(ids), broadcast_runs.c.status == RunStatus.SCHEDULED.value)
+                .values(status=RunStatus.STARTING.value, updated_at=now, version=broadcast_runs.c.version + 1,
+                        claimed_by=instance)
+                .returning(*broadcast_runs.c)).all()
+            events = [{"run_id": r.id, "at": now, "status_before": RunStatus.SCHEDULED.value,
+                       "status_after": RunStatus.STARTING.value, "egress_pk": None,
+                       "detail": f"claimed by {instance}, "
+                                 f"{int((now - r.planned_start).total_seconds() * 1000)} ms after the planned start"}
+                      for r in claimed]
+            events += [{"run_id": r.id, "at": now, "status_before": RunStatus.SCHEDULED.value,
+                        "status_after": RunStatus.MISSED.value, "egress_pk": None,
+                        "detail": f"missed: the service was not running at the planned start (late by "
+                                  f"{int((now - r.planned_start).total_seconds())} s, beyond the misfire grace)"}
+                       for r in late]
+            conn.execute(_INSERT_EVENT, events)
+            return [_run(r) for r in claimed], [_run(r) for r in late]
+
     def note_if(self, run_id: str, expected_version: int, now: datetime, detail: str, *,
                 egress_pk: str | None = None, **changes: Any) -> BroadcastRun | None:
         """Like `note`, but only if nobody changed the run since `expected_version`: the optimistic claim
@@ -189,6 +232,24 @@ class SqlBroadcastRepository:
             conn.execute(_INSERT_EVENT, {"run_id": run_id, "at": now, "status_before": row.status,
                                          "status_after": row.status, "egress_pk": egress_pk, "detail": detail})
             return _run(row)
+
+    def attach_many(self, links: list[tuple[str, str, str]], now: datetime) -> None:
+        """(run, egress, reason): the egress now carries the run; linked before its start call leaves."""
+        if not links:
+            return
+        with self._write() as conn:
+            conn.execute(insert(broadcast_run_egresses), [
+                {"run_id": run_id, "egress_pk": egress_pk, "reason": reason, "created_at": now}
+                for run_id, egress_pk, reason in links])
+            for run_id, egress_pk, reason in links:
+                row = conn.execute(update(broadcast_runs).where(broadcast_runs.c.id == run_id)
+                                   .values(egress_pk=egress_pk, attempts=broadcast_runs.c.attempts + 1, error="",
+                                           updated_at=now, version=broadcast_runs.c.version + 1)
+                                   .returning(broadcast_runs.c.status)).first()
+                status = row.status if row else RunStatus.STARTING.value
+                conn.execute(_INSERT_EVENT, {"run_id": run_id, "at": now, "status_before": status,
+                                             "status_after": status, "egress_pk": egress_pk,
+                                             "detail": f"{reason}: starting egress {egress_pk}"})
 
     def link_egress(self, run_id: str, egress_pk: str, reason: str, now: datetime) -> None:
         with self._write() as conn:

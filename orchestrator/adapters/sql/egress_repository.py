@@ -180,11 +180,19 @@ class SqlEgressRepository:
 
     def create(self, record: EgressRecord, detail: str = "") -> EgressRecord:
         """A new egress we are about to start, in `starting`, with its first history row."""
-        with self._write() as conn:
-            conn.execute(_INSERT_EGRESS, _columns(record))
-            _append(conn, record.id, record.created_at, ChangeSource.API, Outcome.CREATED, None,
-                    record.status, detail=detail)
+        self.create_many([record], detail)
         return record
+
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
+        """New egresses we are about to start, in one transaction."""
+        if not records:
+            return
+        with self._write() as conn:
+            conn.execute(_INSERT_EGRESS, [_columns(r) for r in records])
+            conn.execute(_INSERT_EVENT, [{
+                "egress_pk": r.id, "at": r.created_at, "source": ChangeSource.API.value,
+                "outcome": Outcome.CREATED.value, "status_before": None, "status_after": r.status.value,
+                "event_id": "", "detail": detail} for r in records])
 
     def observe(
         self,
