@@ -107,25 +107,28 @@ class LiveKitEgressGateway:
         self._metrics = metrics
         self._api: api.LiveKitAPI | None = None
         self._start_api: api.LiveKitAPI | None = None
+        self._session: aiohttp.ClientSession | None = None
 
-    # LiveKitAPI must be built inside a running event loop, so build it on first use.
+    # LiveKitAPI must be built inside a running event loop, so build it on first use. Our own session:
+    # aiohttp's default of 100 connections would hold back a few hundred broadcasts due at once.
     def _client(self, *, start: bool = False) -> api.LiveKitAPI:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
         if start:
             if self._start_api is None:
-                self._start_api = api.LiveKitAPI(
-                    self._url, self._key, self._secret,
-                    timeout=aiohttp.ClientTimeout(total=self._start_timeout_s))
+                self._start_api = api.LiveKitAPI(self._url, self._key, self._secret, session=self._session)
             return self._start_api
         if self._api is None:
-            self._api = api.LiveKitAPI(self._url, self._key, self._secret,
-                                       timeout=aiohttp.ClientTimeout(total=self._timeout_s))
+            self._api = api.LiveKitAPI(self._url, self._key, self._secret, session=self._session)
         return self._api
 
     async def aclose(self) -> None:
         for client in (self._api, self._start_api):
             if client is not None:
                 await client.aclose()
-        self._api = self._start_api = None
+        if self._session is not None:
+            await self._session.close()
+        self._api = self._start_api = self._session = None
 
     # ---- egress ------------------------------------------------------------------------------
 
