@@ -1,9 +1,9 @@
 """Broadcast scheduling benchmark: 10,000 scheduled broadcasts loaded, a few hundred due at the same minute.
 
 Prints, side by side with the targets: start-up time (process start to /healthz, including the rebuild
-of every schedule from the database), resident memory, and the lateness of each start call after its
-planned start (p50/p99): when the egress row is written, just before the call leaves, and when LiveKit (here the sandbox,
-a separate process) received and validated it.
+of the schedules from the database), resident memory, and the lateness of each start call after its
+planned start (p50/p99): when the egress row is written, just before the call leaves, and when LiveKit
+(here the sandbox, a separate process) received and validated it.
 The service and a sandbox LiveKit run as separate processes on loopback; SQLite by default, or
 `--database postgresql://...`.
 
@@ -30,7 +30,14 @@ from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepositor
 from orchestrator.adapters.sql.broadcast_tables import broadcast_run_egresses, broadcast_runs
 from orchestrator.adapters.sql.engine import build_engine, migrate
 from orchestrator.adapters.sql.tables import egresses
-from orchestrator.domain.broadcasts import Broadcast, BroadcastRun, BroadcastSpec, BroadcastState, Destination, RunStatus
+from orchestrator.domain.broadcasts import (
+    Broadcast,
+    BroadcastRun,
+    BroadcastSpec,
+    BroadcastState,
+    Destination,
+    RunStatus,
+)
 from orchestrator.domain.ids import new_id
 
 ROOT = Path(__file__).resolve().parent.parent
