@@ -42,6 +42,9 @@ class SandboxMedia:
     """Real media the sandbox produces (see ``rtmp_push``); fields may be changed while it runs."""
 
     push_rtmp: bool = True  # push an ffmpeg test pattern to every active RTMP(S) stream
+    # Only to loopback hosts unless told otherwise: a sandbox must not send test patterns to real ingests
+    # (Mux, YouTube) by accident. Set False to push to any host, e.g. to rehearse with a real Mux stream.
+    loopback_only: bool = True
     fail_refused: bool = False  # a real destination that refuses the first connect fails its stream
     connect_timeout: float = 10.0
     stop_timeout: float = 3.0

@@ -23,12 +23,14 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import ipaddress
 import logging
 import shutil
 import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from livekit import api
 
@@ -71,6 +73,17 @@ def wanted_streams(info: api.EgressInfo, raw_urls: Sequence[str]) -> dict[int, s
         for index, (stream, raw) in enumerate(zip(info.stream_results, raw_urls, strict=True))
         if stream.status == api.StreamInfo.ACTIVE and stream.started_at and raw.lower().startswith(RTMP_PREFIXES)
     }
+
+
+def is_loopback_url(url: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: the only hosts a sandbox pushes to by default."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _die_with_parent() -> None:
@@ -225,8 +238,11 @@ class RtmpPusher:
         on_refused: Callable[[int], None],
     ) -> None:
         """Make the egress's pushes match ``wanted`` (stream index -> unredacted URL)."""
-        if not self._settings().push_rtmp:
+        settings = self._settings()
+        if not settings.push_rtmp:
             wanted = {}
+        elif settings.loopback_only:
+            wanted = {index: url for index, url in wanted.items() if is_loopback_url(url)}
         for key, push in list(self._pushes.items()):
             if key[0] == egress_id and wanted.get(key[1]) != push.url:
                 self._retire(key)
