@@ -21,6 +21,7 @@ from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepositor
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
+from orchestrator.domain.callbacks import CallbackEventType
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
@@ -159,6 +160,8 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     changes.on_notice(broadcasts.on_room_event)
     recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token)
     changes.on_egress_change(recordings.on_egress_change)
+    broadcasts.announce = lambda kind, subject, data, urls: callbacks.enqueue(
+        CallbackEventType(kind), subject, data, extra_urls=urls)
     return Container(
         settings=settings, engine=engine, repo=repo, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,

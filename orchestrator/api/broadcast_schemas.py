@@ -54,6 +54,8 @@ class BroadcastCreate(_Strict):
     wait_for_publisher: bool = False
     title: str = Field("", max_length=256)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    callback_urls: list[str] = Field(default_factory=list, max_length=5,
+                                     description="broadcast.started/ended/failed go here too (signed)")
 
     def to_spec(self) -> BroadcastSpec:
         destinations = tuple(parse_destination(d.model_dump(), f"destinations.{i}")
@@ -67,6 +69,7 @@ class BroadcastCreate(_Strict):
             record_filepath=self.record.filepath if self.record else None, start_at=self.start_at,
             end_at=self.end_at, max_duration_s=self.max_duration_s, recurrence=recurrence,
             wait_for_publisher=self.wait_for_publisher, title=self.title, metadata=self.metadata,
+            callback_urls=tuple(self.callback_urls),
         )
 
 
@@ -128,6 +131,7 @@ class BroadcastOut(BaseModel):
     wait_for_publisher: bool
     title: str
     metadata: dict[str, str]
+    callback_urls: list[str]
     state: str
     created_at: datetime
     updated_at: datetime
@@ -144,7 +148,8 @@ class BroadcastOut(BaseModel):
             start_at=s.start_at, end_at=s.end_at, max_duration_s=s.max_duration_s,
             recurrence={"cron": rec.cron, "timezone": rec.timezone, "until": rec.until, "count": rec.count}
             if rec else None,
-            wait_for_publisher=s.wait_for_publisher, title=s.title, metadata=s.metadata, state=b.state.value,
+            wait_for_publisher=s.wait_for_publisher, title=s.title, metadata=s.metadata,
+            callback_urls=[u.split("?", 1)[0] for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
         )
 

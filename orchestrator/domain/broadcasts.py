@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
@@ -81,6 +82,7 @@ class BroadcastSpec:
     wait_for_publisher: bool = False
     title: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    callback_urls: tuple[str, ...] = ()  # this broadcast's events go here too (besides the global ones)
 
     def duration(self) -> timedelta:
         if self.max_duration_s is not None:
@@ -133,6 +135,10 @@ def validate_spec(spec: BroadcastSpec, now: datetime, cap: timedelta) -> Broadca
     if len({d.url for d in spec.destinations}) != len(spec.destinations):
         raise InvalidInput("destinations", "the same destination is listed twice")
     check_layout(spec.layout)
+    for i, url in enumerate(spec.callback_urls):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidInput(f"callback_urls.{i}", "must be an http(s) URL")
     if (spec.end_at is None) == (spec.max_duration_s is None):
         raise InvalidInput("end_at", "give exactly one of end_at or max_duration_s (no endless broadcasts)")
     if spec.recurrence is not None and spec.end_at is not None:

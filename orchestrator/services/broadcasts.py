@@ -94,6 +94,9 @@ class BroadcastService:
         self.policy = policy or BroadcastPolicy()
         self._probe = probe or RtmpProbe()
         self._layout_check = layout_check
+        # Set by bootstrap: sends broadcast.started/ended/failed callbacks (idempotent per run and kind).
+        self.announce: Callable[[str, str, dict[str, object], tuple[str, ...]], Awaitable[object]] | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_stop: dict[str, datetime] = {}
 
@@ -312,9 +315,10 @@ class BroadcastService:
         attempts = run.attempts + 1
         now = self._now()
         if attempts >= self.policy.heal_attempts:
-            self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
-                                  f"{reason} failed ({message}); giving up after {attempts} attempts",
-                                  egress_pk=egress_pk, error=message, actual_end=now)
+            failed = self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
+                                           f"{reason} failed ({message}); giving up after {attempts} attempts",
+                                           egress_pk=egress_pk, error=message, actual_end=now)
+            self._emit("broadcast.failed", failed)
             return
         delay = healing_delay(attempts, self.policy.heal_base_s)
         self._repo.note(run.id, now, f"{reason} failed ({message}); retrying in {delay:g} s", egress_pk=egress_pk,
@@ -357,6 +361,7 @@ class BroadcastService:
         done = self._repo.transition(run.id, RUN_ACTIVE, target, self._now(), f"ended without an egress: {reason}",
                                      error="" if cancelled else reason, actual_end=self._now())
         if done is not None:
+            self._emit("broadcast.ended" if cancelled else "broadcast.failed", done)
             self._next_occurrence(done)
         return done or run
 
@@ -380,9 +385,10 @@ class BroadcastService:
                                     egress_pk=previous.id)
                     await self._egresses.stop_quietly(previous.id)
             if run.status == RunStatus.STARTING:
-                self._repo.transition(run.id, [RunStatus.STARTING], RunStatus.LIVE, self._now(),
-                                      f"live: egress {record.id} is active", egress_pk=record.id,
-                                      actual_start=run.actual_start or self._now(), error="")
+                live = self._repo.transition(run.id, [RunStatus.STARTING], RunStatus.LIVE, self._now(),
+                                             f"live: egress {record.id} is active", egress_pk=record.id,
+                                             actual_start=run.actual_start or self._now(), error="")
+                self._emit("broadcast.started", live)
             return
         if record.status.terminal:
             await self._egress_finished(run, record.id, record.status, record.error)
@@ -401,15 +407,17 @@ class BroadcastService:
                                          f"ended: egress {egress_pk} finished ({status.value})", egress_pk=egress_pk,
                                          actual_end=now, error="" if status == EgressStatus.COMPLETE else error)
             if done is not None:
+                self._emit("broadcast.ended", done)
                 self._next_occurrence(done)
             return
         # Ended before the run's end: heal with a replacement egress, quickly and a bounded number of times.
         replacements = sum(1 for e in self._repo.egresses(run.id) if e.reason == "replacement")
         if replacements >= self.policy.heal_attempts:
-            self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
-                                  f"egress {egress_pk} ended ({status.value}: {error}); no replacement left "
-                                  f"after {replacements}", egress_pk=egress_pk, error=error or status.value,
-                                  actual_end=now)
+            failed = self._repo.transition(run.id, RUN_ACTIVE, RunStatus.FAILED, now,
+                                           f"egress {egress_pk} ended ({status.value}: {error}); no replacement "
+                                           f"left after {replacements}", egress_pk=egress_pk,
+                                           error=error or status.value, actual_end=now)
+            self._emit("broadcast.failed", failed)
             return
         delay = healing_delay(replacements + 1, self.policy.heal_base_s)
         claimed = self._repo.note_if(
@@ -611,6 +619,29 @@ class BroadcastService:
         except LiveKitError:
             return False
         return any(r.name == broadcast.spec.room_name and r.num_publishers > 0 for r in rooms)
+
+    def _emit(self, kind: str, run: BroadcastRun | None) -> None:
+        """A callback for the run's new status, sent in the background (its outbox makes it durable)."""
+        if run is None or self.announce is None:
+            return
+        broadcast = self._repo.get(run.broadcast_id)
+        data: dict[str, object] = {
+            "broadcast_id": run.broadcast_id, "run_id": run.id, "seq": run.seq, "status": run.status.value,
+            "room_name": broadcast.spec.room_name if broadcast else "",
+            "title": broadcast.spec.title if broadcast else "",
+            "planned_start": run.planned_start.isoformat(), "planned_end": run.planned_end.isoformat(),
+            "actual_start": run.actual_start.isoformat() if run.actual_start else None,
+            "actual_end": run.actual_end.isoformat() if run.actual_end else None, "error": run.error,
+        }
+        urls = broadcast.spec.callback_urls if broadcast else ()
+        task = asyncio.ensure_future(self.announce(kind, run.id, data, urls))
+        self._tasks.add(task)
+        task.add_done_callback(self._announced)
+
+    def _announced(self, task: asyncio.Task[object]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("broadcast callback failed", exc_info=task.exception())
 
     def _lock(self, run_id: str) -> asyncio.Lock:
         return self._locks.setdefault(run_id, asyncio.Lock())

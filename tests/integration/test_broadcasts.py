@@ -7,6 +7,7 @@ from typing import Any
 
 from orchestrator.sandbox import SandboxThread
 from tests.harness import ServiceThread, wait_until
+from tests.integration.s3_server import CALLBACK_SECRET, CallbackReceiver, receiver  # noqa: F401 - fixture
 
 MUX_KEY = "mux-live-key-0123456789ABCDEF"
 FAST = {"heal_base_s": 0.2, "broadcast_sweep_s": 0.3, "misfire_grace_s": 2, "preflight_lead_s": 0}
@@ -210,3 +211,48 @@ def test_wait_for_publisher(service_factory: Any, sandbox: SandboxThread) -> Non
     sandbox.call(sandbox.sandbox.join, "studio", "alice")  # track_published webhook
     run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "live" and r, timeout=10)
     assert len(run["egresses"]) == 1
+
+
+def test_real_rtmp_recording_lasts_as_long_as_the_run(service_factory: Any, sandbox: SandboxThread) -> None:
+    from tests.integration.rtmp_server import RtmpServer, missing_tools
+
+    if missing_tools():
+        import os
+
+        import pytest
+
+        if os.environ.get("CI"):
+            pytest.fail(f"missing {missing_tools()}")
+        pytest.skip(f"missing {missing_tools()}")
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    with RtmpServer(None) as rtmp:
+        start = datetime.now(UTC) + timedelta(seconds=1)
+        with service.client() as c:
+            b = c.post("/v1/broadcasts", json=body(start_at=iso(start), max_duration_s=5, destinations=[
+                {"type": "rtmp", "url": rtmp.url("broadcast-key-0123")}])).json()
+        run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "ended" and r, timeout=20)
+        [recording] = rtmp.wait_recordings("broadcast-key-0123", count=1, within=10)
+        recorded = rtmp.duration(recording)
+    live = (datetime.fromisoformat(run["actual_end"]) - datetime.fromisoformat(run["actual_start"])).total_seconds()
+    assert 4 <= live <= 7, live
+    assert abs(recorded - live) < 1.5, (recorded, live)
+
+
+def test_broadcast_callbacks_per_broadcast_url(
+    service_factory: Any, sandbox: SandboxThread, receiver: CallbackReceiver,  # noqa: F811
+) -> None:
+    service = service_factory(**FAST, callback_secret=CALLBACK_SECRET, callback_poll_interval_s=0.1,
+                              callback_backoff_s=0.1)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    with service.client() as c:
+        bad = c.post("/v1/broadcasts", json=body(callback_urls=["ftp://x/y"]))
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "callback_urls.0"
+        b = c.post("/v1/broadcasts", json=body(callback_urls=[receiver.url], title="Town hall")).json()
+        wait_until(lambda: run_of(service, b["id"])["status"] == "live", timeout=10)
+        c.post(f"/v1/broadcasts/{b['id']}/stop")
+    started = wait_until(lambda: receiver.events("broadcast.started"), timeout=10)
+    ended = wait_until(lambda: receiver.events("broadcast.ended"), timeout=10)
+    assert started[0].json["data"]["broadcast_id"] == b["id"] and started[0].json["data"]["title"] == "Town hall"
+    assert ended[0].json["data"]["status"] == "ended" and ended[0].json["data"]["actual_end"]
+    assert MUX_KEY.encode() not in started[0].body + ended[0].body

@@ -280,6 +280,7 @@ def _spec_columns(spec: BroadcastSpec) -> dict[str, Any]:
         "recurrence": {"cron": rec.cron, "timezone": rec.timezone,
                        "until": rec.until.isoformat() if rec.until else None, "count": rec.count} if rec else None,
         "wait_for_publisher": spec.wait_for_publisher, "title": spec.title, "metadata": spec.metadata,
+        "callback_urls": list(spec.callback_urls),
     }
 
 
@@ -300,6 +301,7 @@ def _broadcast(row: Row[Any]) -> Broadcast:
                               datetime.fromisoformat(rec["until"]) if rec["until"] else None, rec["count"])
         if rec else None,
         wait_for_publisher=m["wait_for_publisher"], title=m["title"], metadata=m["metadata"],
+        callback_urls=tuple(m["callback_urls"] or ()),
     )
     return Broadcast(id=m["id"], spec=spec, state=BroadcastState(m["state"]), created_at=m["created_at"],
                      updated_at=m["updated_at"])
