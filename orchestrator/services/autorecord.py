@@ -111,6 +111,10 @@ class AutoRecorder:
         # Benchmarks and metrics: called with (room_sid, seconds from the trigger's arrival to the start call).
         self.on_start_call: Callable[[str, float], None] | None = None
         self._rules_cache: tuple[float, list[Rule]] | None = None
+        # room_started notices arriving together are opened in one transaction and started together.
+        self._pending: list[tuple[RoomFacts, float | None, asyncio.Future[RoomSession | None]]] = []
+        self._flushing = False
+        self._flusher: asyncio.Future[None] | None = None
 
     # ---- rules -------------------------------------------------------------------------------
 
@@ -168,7 +172,7 @@ class AutoRecorder:
         if not room.sid:
             return
         if notice.event == "room_started":
-            await self.open_session(room, SessionSource.ROOM_STARTED, arrived=arrived)
+            await self._open_batched(room, arrived)
         elif notice.event == "track_published":
             session = await run_in_threadpool(self._rules.get_session, room.sid)
             if session is None:  # its room_started was lost (or is still on its way): recover now
@@ -218,6 +222,96 @@ class AutoRecorder:
         if created and wants_tracks and with_published and source != SessionSource.ROOM_STARTED:
             await self._record_already_published(stored)
         return stored
+
+    async def _open_batched(self, room: RoomFacts, arrived: float) -> RoomSession | None:
+        future: asyncio.Future[RoomSession | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((room, arrived, future))
+        if not self._flushing:
+            self._flushing = True
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        """Open every queued session in one transaction, then start all the composites won at once."""
+        try:
+            await asyncio.sleep(0)  # let the notices delivered together join the batch
+            while self._pending:
+                batch, self._pending = self._pending[:256], self._pending[256:]
+                try:
+                    sessions = await self._open_many([(room, arrived) for room, arrived, _ in batch])
+                except Exception as exc:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, _, future), session in zip(batch, sessions, strict=True):
+                    if not future.done():
+                        future.set_result(session)
+        finally:
+            self._flushing = False
+
+    async def _open_many(self, rooms: list[tuple[RoomFacts, float | None]]) -> list[RoomSession]:
+        now = self._now()
+        rules = await self._cached_rules()
+        items, matches = [], []
+        for room, _ in rooms:
+            matched = matching_rules(rules, room)
+            claims = [self._composite_claim(rule, room, part=1) for rule, _ in matched if rule.composite]
+            items.append((RoomSession(room_sid=room.sid, room_name=room.name, metadata=room.metadata, started_at=now,
+                                      source=SessionSource.ROOM_STARTED, matches=tuple(m for _, m in matched)),
+                          claims, now - _EXPECT_ROOM_FOR if claims else None))
+            matches.append(matched)
+        results = await run_in_threadpool(self._rules.open_sessions, items)
+        starts = []
+        for (room, arrived), (_, created, won), matched in zip(rooms, results, matches, strict=True):
+            if created:
+                log.info("room %s (%s) session opened from room_started; %d rule(s) match", room.name, room.sid,
+                         len(matched))
+            starts += [(c, arrived) for c in won if c.state == ClaimState.CLAIMED]
+        await self._start_many(starts)
+        for stored, _, won in results:
+            if any(c.state == ClaimState.DELEGATED for c in won):
+                await self._bind_delegated_from_ledger(stored)
+        return [stored for stored, _, _ in results]
+
+    async def _start_many(self, claims: list[tuple[RecordingClaim, float | None]]) -> None:
+        """Ledger rows for all in one transaction, then every start call at once."""
+        ready: list[tuple[RecordingClaim, EgressRequest]] = []
+        for claim, _ in claims:
+            try:
+                ready.append((claim, self.request_of(claim)))
+            except OrchestratorError as exc:
+                await run_in_threadpool(self._rules.fail_claim, claim.key, exc.message, None, self._now())
+        if not ready:
+            return
+        try:
+            records = self._egresses.prepare([request for _, request in ready])
+        except OrchestratorError:
+            await asyncio.gather(*(self._start(c, a) for c, a in claims))  # one by one names the culprit
+            return
+        arrivals = dict((c.key, a) for c, a in claims)
+        for claim, _ in ready:
+            arrived = arrivals.get(claim.key)
+            if arrived is not None and self.on_start_call is not None:
+                self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
+        results = await asyncio.gather(*(self._egresses.launch(record, request)
+                                         for record, (_, request) in zip(records, ready, strict=True)),
+                                       return_exceptions=True)
+        for (claim, _), record, result in zip(ready, records, results, strict=True):
+            if isinstance(result, OrchestratorError):
+                await self._claim_failed(claim, result)
+            elif isinstance(result, BaseException):
+                log.error("automatic recording of %s failed", claim.room_name, exc_info=result)
+            else:
+                await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+
+    async def _claim_failed(self, claim: RecordingClaim, exc: OrchestratorError) -> None:
+        attempts = claim.attempts + 1
+        retry = (self._now() + retry_delay(attempts, self._s.retry_base)
+                 if attempts < self._s.max_attempts and not isinstance(exc, InvalidInput) else None)
+        log.warning("automatic %s recording of %s (rule %s) did not start: %s%s", claim.action.value,
+                    claim.room_name, claim.rule_id, exc.message, "; will retry" if retry else "")
+        await run_in_threadpool(self._rules.fail_claim, claim.key, exc.message, retry, self._now())
 
     async def close_session(self, room_sid: str, why: str) -> int:
         """End the session; stop every recording of it that still runs. Returns how many were stopped."""
@@ -333,12 +427,7 @@ class AutoRecorder:
                 self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
             record = await self._egresses.start(request)
         except OrchestratorError as exc:
-            attempts = claim.attempts + 1
-            retry = (self._now() + retry_delay(attempts, self._s.retry_base)
-                     if attempts < self._s.max_attempts and not isinstance(exc, InvalidInput) else None)
-            log.warning("automatic %s recording of %s (rule %s) did not start: %s%s", claim.action.value,
-                        claim.room_name, claim.rule_id, exc.message, "; will retry" if retry else "")
-            await run_in_threadpool(self._rules.fail_claim, claim.key, exc.message, retry, self._now())
+            await self._claim_failed(claim, exc)
             return None
         await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
         return record

@@ -112,18 +112,30 @@ class SqlRuleRepository:
         and its rule's composite claim becomes DELEGATED: LiveKit's auto egress records it, not us.
         Returns the stored session, whether this call created it, and the claims this call won.
         """
+        return self.open_sessions([(session, claims, expected_since)])[0]
+
+    def open_sessions(
+        self, items: list[tuple[RoomSession, list[RecordingClaim], datetime | None]]
+    ) -> list[tuple[RoomSession, bool, list[RecordingClaim]]]:
+        """`open_session` for many rooms in one transaction (rooms starting together share one commit)."""
         with self._write() as conn:
-            created = conn.execute(self._insert_session, _session_columns(session)).first() is not None
-            row = conn.execute(_OPEN_SESSION, {"sid": session.room_sid}).one()
-            stored = _session(row)
-            if created and expected_since is not None:
-                request = conn.execute(delete(room_requests).where(room_requests.c.room_name == session.room_name)
-                                       .returning(room_requests.c.rule_id, room_requests.c.created_at)).first()
-                if request is not None and request.created_at >= expected_since:
-                    claims = [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None)
-                              if c.rule_id == request.rule_id and c.action == ActionKind.COMPOSITE else c
-                              for c in claims]
-            won = self._claim(conn, claims) if stored.ended_at is None else []
+            return [self._open_session(conn, session, claims, expected_since)
+                    for session, claims, expected_since in items]
+
+    def _open_session(
+        self, conn: Connection, session: RoomSession, claims: list[RecordingClaim], expected_since: datetime | None
+    ) -> tuple[RoomSession, bool, list[RecordingClaim]]:
+        created = conn.execute(self._insert_session, _session_columns(session)).first() is not None
+        row = conn.execute(_OPEN_SESSION, {"sid": session.room_sid}).one()
+        stored = _session(row)
+        if created and expected_since is not None:
+            request = conn.execute(delete(room_requests).where(room_requests.c.room_name == session.room_name)
+                                   .returning(room_requests.c.rule_id, room_requests.c.created_at)).first()
+            if request is not None and request.created_at >= expected_since:
+                claims = [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None)
+                          if c.rule_id == request.rule_id and c.action == ActionKind.COMPOSITE else c
+                          for c in claims]
+        won = self._claim(conn, claims) if stored.ended_at is None else []
         return stored, created, won
 
     def claim(self, room_sid: str, claims: list[RecordingClaim]) -> list[RecordingClaim]:
