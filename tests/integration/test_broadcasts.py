@@ -256,3 +256,39 @@ def test_broadcast_callbacks_per_broadcast_url(
     assert started[0].json["data"]["broadcast_id"] == b["id"] and started[0].json["data"]["title"] == "Town hall"
     assert ended[0].json["data"]["status"] == "ended" and ended[0].json["data"]["actual_end"]
     assert MUX_KEY.encode() not in started[0].body + ended[0].body
+
+
+def test_rollover_hands_over_to_a_new_egress(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST, rollover_after_s=1.5)  # stands in for LiveKit Cloud's 12 h limit
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body()).json()
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["egresses"] and len(r["egresses"]) >= 2 and r,
+                     timeout=10)
+    assert [e["reason"] for e in run["egresses"]][:2] == ["start", "rollover"]
+    first = run["egresses"][0]["id"]
+    with service.client() as c:
+        wait_until(lambda: c.get(f"/v1/egresses/{first}").json()["status"] == "complete", timeout=10)
+    run = run_of(service, b["id"])
+    assert run["status"] == "live" and run["egress"] != first
+    assert any(f"stopping {first}" in e["detail"] for e in run["events"])
+
+
+def test_failed_destination_is_readded(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    sandbox.sandbox.faults.rtmp_refuse = ["flaky"]  # this destination's first connect fails
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body(destinations=[
+            {"type": "mux", "stream_key": MUX_KEY},
+            {"type": "rtmp", "url": "rtmp://127.0.0.1:1/live/flaky-key-0123"}])).json()
+    wait_until(lambda: run_of(service, b["id"])["status"] == "live", timeout=10)
+    info = wait_until(lambda: (i := sandbox.call(sandbox.sandbox.egresses)[0]) and
+                      any(s.status == 2 for s in i.stream_results) and i, timeout=10)
+    sandbox.sandbox.faults.rtmp_refuse = []  # the ingest is back
+    info = wait_until(lambda: (i := sandbox.call(sandbox.sandbox.egresses)[0]) and
+                      sum(1 for s in i.stream_results if s.status == 0) == 2 and i, timeout=10)
+    assert len(info.stream_results) == 3  # the failed one stays in LiveKit's results
+    run = run_of(service, b["id"])
+    assert run["status"] == "live" and len(run["egresses"]) == 1
+    assert any("re-adding destination" in e["detail"] for e in run["events"])
