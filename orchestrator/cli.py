@@ -49,6 +49,9 @@ def serve(
         updates["host"] = host
     if port is not None:
         updates["port"] = port
+    if updates and "public_url" not in settings.model_fields_set:
+        # Webhooks and layout pages must reach this process where it really listens.
+        updates["public_url"] = f"http://{updates.get('host', settings.host)}:{updates.get('port', settings.port)}"
     settings = settings.model_copy(update=updates)
     setup_logging(settings.log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,

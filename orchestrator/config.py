@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_API_KEY = "devkey"
@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     @property
     def callback_url_list(self) -> list[str]:
         return [u.strip() for u in self.callback_urls.split(",") if u.strip()]
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_listen_address(self) -> Settings:
+        if "public_url" not in self.model_fields_set and (self.host, self.port) != ("127.0.0.1", 8080):
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+            self.public_url = f"http://{host}:{self.port}"
+        return self
 
     @property
     def sandbox(self) -> bool:

@@ -19,7 +19,6 @@ from jwt.warnings import InsecureKeyLengthWarning
 from livekit import api
 
 from .config import SandboxFaults
-from .redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class WebhookSender:
                 retry_after = _retry_after(resp) if status in (429, 503) else None
             except httpx.HTTPError as exc:
                 logger.info(
-                    "webhook %s to %s failed: %s", item.event.event, redact_text(url), type(exc).__name__
+                    "webhook %s to %s failed: %s", item.event.event, url.split("?", 1)[0], type(exc).__name__
                 )
             self.sent.append(
                 SentWebhook(
