@@ -54,7 +54,6 @@ def _guarded_update_stmt(columns: frozenset[str]) -> Update:
         update(egresses)
         .where(egresses.c.id == bindparam("pk"), egresses.c.version == bindparam("expected_version"))
         .values({name: bindparam(name) for name in (*sorted(columns), "version")})
-        .returning(*egresses.c)
     )
 
 
@@ -389,10 +388,17 @@ class SqlEgressRepository:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         params = dict(changes, pk=current.id, expected_version=current.version, version=current.version + 1)
-        row = conn.execute(_guarded_update_stmt(frozenset(changes)), params).first()
-        if row is None:
+        if conn.execute(_guarded_update_stmt(frozenset(changes)), params).rowcount != 1:
             raise _VersionConflict(current.id)
-        return _record(row)
+        # The row now holds exactly `changes` over `current`: build it here rather than read it back.
+        fields = {k: v for k, v in changes.items() if k not in ("results", "status", "kind")}
+        if "status" in changes:
+            fields["status"] = EgressStatus(changes["status"])
+        if "kind" in changes:
+            fields["kind"] = EgressKind(changes["kind"]) if changes["kind"] else None
+        if "results" in changes:
+            fields["results"] = _results_from(changes["results"])
+        return dataclasses.replace(current, **fields, version=current.version + 1)
 
 
 # ---- row <-> domain ----------------------------------------------------------------------------
