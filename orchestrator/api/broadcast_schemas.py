@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from orchestrator.api.schemas import LayoutOptionsIn
 from orchestrator.domain.broadcasts import (
     Broadcast,
     BroadcastRun,
@@ -17,6 +18,7 @@ from orchestrator.domain.broadcasts import (
     check_recurrence,
     parse_destination,
 )
+from orchestrator.domain.layouts import parse_layout_options
 from orchestrator.domain.requests import Preset
 
 
@@ -44,6 +46,7 @@ class RecordIn(_Strict):
 class BroadcastCreate(_Strict):
     room_name: str = Field(max_length=256)
     layout: str = Field("gallery", max_length=64)
+    layout_options: LayoutOptionsIn | None = None
     destinations: list[DestinationIn] = Field(default_factory=list, max_length=10)
     record: RecordIn | None = None
     preset: Preset = Preset.P1080_30
@@ -70,6 +73,8 @@ class BroadcastCreate(_Strict):
             end_at=self.end_at, max_duration_s=self.max_duration_s, recurrence=recurrence,
             wait_for_publisher=self.wait_for_publisher, title=self.title, metadata=self.metadata,
             callback_urls=tuple(self.callback_urls),
+            layout_options=parse_layout_options(self.layout_options.model_dump(exclude_none=True))
+            if self.layout_options else None,
         )
 
 
@@ -121,6 +126,7 @@ class BroadcastOut(BaseModel):
     id: str
     room_name: str
     layout: str
+    layout_options: dict[str, object] | None
     preset: str
     destinations: list[dict[str, str]]
     record: dict[str, str] | None
@@ -143,6 +149,7 @@ class BroadcastOut(BaseModel):
         rec = s.recurrence
         return cls(
             id=b.id, room_name=s.room_name, layout=s.layout, preset=s.preset.value,
+            layout_options=s.layout_options.to_query() if s.layout_options else None,
             destinations=[{"id": d.id, "type": d.kind, "url": d.display} for d in s.destinations],
             record={"filepath": s.record_filepath} if s.record_filepath is not None else None,
             start_at=s.start_at, end_at=s.end_at, max_duration_s=s.max_duration_s,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.domain.egress import EgressEvent, EgressKind, EgressRecord, EgressStatus
 from orchestrator.domain.errors import InvalidInput
-from orchestrator.domain.layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, layout_url
+from orchestrator.domain.layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, layout_url, parse_layout_options
 from orchestrator.domain.requests import (
     EgressRequest,
     FileOutput,
@@ -63,10 +63,22 @@ class ImagesOut(_Strict):
 OutputIn = Annotated[S3FileOut | HlsOut | RtmpOut | MuxOut | ImagesOut, Field(discriminator="type")]
 
 
+class LayoutOptionsIn(_Strict):
+    """Display options of the served layouts (gallery, active-speaker, crop), passed in the page URL."""
+
+    background: str | None = Field(None, max_length=2048, description="CSS colour or http(s) image URL")
+    theme: Literal["dark", "light"] | None = None
+    show_names: bool | None = None
+    show_non_publishing: bool | None = None
+    show_agents: bool | None = None
+    title: str | None = Field(None, max_length=200, description="title overlay")
+
+
 class EgressCreate(_Strict):
     kind: EgressKind
     room_name: str = Field("", max_length=256)
     layout: str = Field("", max_length=64)
+    layout_options: LayoutOptionsIn | None = None
     audio_only: bool = False
     video_only: bool = False
     preset: Preset | None = None
@@ -102,7 +114,8 @@ class EgressCreate(_Strict):
                 images = ImageOutput(out.capture_interval_s, out.filename_prefix, out.width, out.height)
         if len(set(urls)) != len(urls):
             raise InvalidInput("outputs", "the same stream destination is listed twice")
-        layout, custom_base_url = resolve_layout(self.layout, public_url)
+        layout, custom_base_url = resolve_layout(
+            self.layout, public_url, self.layout_options.model_dump(exclude_none=True) if self.layout_options else None)
         return EgressRequest(
             kind=self.kind, room_name=self.room_name.strip(), layout=layout, custom_base_url=custom_base_url,
             audio_only=self.audio_only, video_only=self.video_only, preset=self.preset,
@@ -113,14 +126,18 @@ class EgressCreate(_Strict):
         )
 
 
-def resolve_layout(layout: str, public_url: str) -> tuple[str, str]:
+def resolve_layout(
+    layout: str, public_url: str, options: dict[str, object] | None = None
+) -> tuple[str, str]:
     """(layout, custom_base_url): our served layouts become a page URL, LiveKit's own names pass through."""
+    if options and layout not in LAYOUT_NAMES:
+        raise InvalidInput("layout_options", f"options apply to the served layouts ({', '.join(LAYOUT_NAMES)})")
     if not layout:
         return "", ""
     if layout in BUILTIN_LAYOUTS:
         return layout, ""
     if layout in LAYOUT_NAMES:
-        return "", layout_url(public_url, layout)
+        return "", layout_url(public_url, layout, parse_layout_options(options))
     names = sorted({*BUILTIN_LAYOUTS, *LAYOUT_NAMES})
     raise InvalidInput("layout", f"unknown layout; use one of {', '.join(names)}")
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from .errors import InvalidInput
-from .layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES
+from .layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, LayoutOptions
 from .redact import redact_stream_url
 from .requests import Preset, check_mux_key, check_stream_url
 
@@ -83,6 +83,7 @@ class BroadcastSpec:
     title: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     callback_urls: tuple[str, ...] = ()  # this broadcast's events go here too (besides the global ones)
+    layout_options: LayoutOptions | None = None  # display options of a served layout
 
     def duration(self) -> timedelta:
         if self.max_duration_s is not None:
@@ -135,6 +136,8 @@ def validate_spec(spec: BroadcastSpec, now: datetime, cap: timedelta) -> Broadca
     if len({d.url for d in spec.destinations}) != len(spec.destinations):
         raise InvalidInput("destinations", "the same destination is listed twice")
     check_layout(spec.layout)
+    if spec.layout_options is not None and spec.layout not in LAYOUT_NAMES:
+        raise InvalidInput("layout_options", f"options apply to the served layouts ({', '.join(LAYOUT_NAMES)})")
     for i, url in enumerate(spec.callback_urls):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:

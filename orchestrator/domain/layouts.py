@@ -174,3 +174,20 @@ def layout_url(public_url: str, name: str, options: LayoutOptions | None = None)
     query = urlencode((options or LayoutOptions()).to_query(), quote_via=quote)
     url = f"{base}/layouts/{name}"
     return f"{url}?{query}" if query else url
+
+
+def parse_layout_options(values: Mapping[str, object] | None, where: str = "layout_options") -> LayoutOptions | None:
+    """Options given through the API as a LayoutOptions, or InvalidInput naming the field."""
+    from .errors import InvalidInput
+
+    if not values:
+        return None
+    known = {f.name for f in fields(LayoutOptions)}
+    for name in values:
+        if name not in known:
+            raise InvalidInput(f"{where}.{name}", f"unknown option; use {', '.join(sorted(known))}")
+    try:
+        return LayoutOptions(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        name, _, message = str(exc).partition(": ")
+        raise InvalidInput(f"{where}.{name}" if name in known else where, message or str(exc)) from None

@@ -604,8 +604,8 @@ class BroadcastService:
     # ---- helpers -----------------------------------------------------------------------------
 
     def _egress_request(self, spec: BroadcastSpec) -> EgressRequest:
-        layout, custom = (("", layout_url(self._public_url, spec.layout)) if spec.layout in LAYOUT_NAMES
-                          else (spec.layout, ""))
+        layout, custom = (("", layout_url(self._public_url, spec.layout, spec.layout_options))
+                          if spec.layout in LAYOUT_NAMES else (spec.layout, ""))
         file = FileOutput(filepath=spec.record_filepath) if spec.record_filepath is not None else None
         return EgressRequest(
             kind=EgressKind.ROOM_COMPOSITE, room_name=spec.room_name, layout=layout, custom_base_url=custom,

@@ -292,3 +292,15 @@ def test_failed_destination_is_readded(service_factory: Any, sandbox: SandboxThr
     run = run_of(service, b["id"])
     assert run["status"] == "live" and len(run["egresses"]) == 1
     assert any("re-adding destination" in e["detail"] for e in run["events"])
+
+
+def test_broadcast_layout_options(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    with service.client() as c:
+        r = c.post("/v1/broadcasts", json=body(layout="crop", layout_options={"show_names": False, "theme": "light"}))
+        assert r.status_code == 201, r.text
+        assert r.json()["layout_options"] == {"show_names": "false", "theme": "light"}
+        wait_until(lambda: run_of(service, r.json()["id"])["status"] == "live", timeout=10)
+    info = sandbox.call(sandbox.sandbox.egresses)[0]
+    assert info.room_composite.custom_base_url == f"{service.url}/layouts/crop?show_names=false&theme=light"

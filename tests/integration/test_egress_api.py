@@ -163,3 +163,22 @@ def test_change_feed_tells_each_status_once(service: ServiceThread, sandbox: San
         wait_until(lambda: status_of(service, eg["id"]) == "complete")
     wait_until(lambda: seen and seen[-1][1] == "complete")
     assert seen == [("starting", "active"), ("active", "ending"), ("ending", "complete")]
+
+
+def test_layout_options_go_into_the_page_url(service: ServiceThread, sandbox: SandboxThread) -> None:
+    start_room(sandbox)
+    with service.client() as c:
+        eg = c.post("/v1/egresses", json=composite(layout="gallery", layout_options={
+            "theme": "light", "background": "#102030", "title": "Town hall"})).json()
+        info = sandbox.call(sandbox.sandbox.egress_info, eg["egress_id"])
+        url = info.room_composite.custom_base_url
+        assert url.startswith(f"{service.url}/layouts/gallery?")
+        assert "theme=light" in url and "background=%23102030" in url and "title=Town%20hall" in url
+        page = c.get(url.replace(service.url, ""), params={"url": "ws://x", "token": "t"})
+        assert page.status_code == 200 and 'class="error"' not in page.text
+        bad = c.post("/v1/egresses", json=composite(layout="gallery", layout_options={"theme": "sepia"}))
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "layout_options.theme"
+        bad = c.post("/v1/egresses", json=composite(layout="gallery", layout_options={"background": "url(x)"}))
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "layout_options.background"
+        builtin = c.post("/v1/egresses", json=composite(layout="grid", layout_options={"theme": "light"}))
+        assert builtin.status_code == 422 and builtin.json()["error"]["field"] == "layout_options"

@@ -22,6 +22,7 @@ from orchestrator.domain.broadcasts import (
     RunEvent,
     RunStatus,
 )
+from orchestrator.domain.layouts import LayoutOptions
 from orchestrator.domain.requests import Preset
 
 from .broadcast_tables import broadcast_run_egresses, broadcast_run_events, broadcast_runs, broadcasts
@@ -281,6 +282,7 @@ def _spec_columns(spec: BroadcastSpec) -> dict[str, Any]:
                        "until": rec.until.isoformat() if rec.until else None, "count": rec.count} if rec else None,
         "wait_for_publisher": spec.wait_for_publisher, "title": spec.title, "metadata": spec.metadata,
         "callback_urls": list(spec.callback_urls),
+        "layout_options": spec.layout_options.to_json() if spec.layout_options else None,
     }
 
 
@@ -302,6 +304,7 @@ def _broadcast(row: Row[Any]) -> Broadcast:
         if rec else None,
         wait_for_publisher=m["wait_for_publisher"], title=m["title"], metadata=m["metadata"],
         callback_urls=tuple(m["callback_urls"] or ()),
+        layout_options=LayoutOptions(**m["layout_options"]) if m["layout_options"] else None,
     )
     return Broadcast(id=m["id"], spec=spec, state=BroadcastState(m["state"]), created_at=m["created_at"],
                      updated_at=m["updated_at"])

@@ -23,6 +23,7 @@ broadcasts = Table(
     Column("title", String(256), nullable=False),
     Column("metadata", JSON, nullable=False),
     Column("callback_urls", JSON, nullable=True),
+    Column("layout_options", JSON, nullable=True),
     Column("state", String(16), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
