@@ -271,3 +271,24 @@ def test_cli_rules_and_sessions(on_sqlite: Callable[..., ServiceThread], sandbox
     assert "standups" in cli(service, "rules", "show", "standups").stdout
     assert cli(service, "rules", "delete", "standups").returncode == 0
     assert cli(service, "rules", "show", "standups").returncode == 1
+
+
+def test_participants_action_records_each_participant_once(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread
+) -> None:
+    service = on_sqlite()
+    add_rule(service, name="people", actions={"participants": {}},
+             participants_filter={"exclude": ["guest-*"]})
+    sandbox.sandbox.faults.duplicate_webhooks = True
+    sandbox.call(sandbox.sandbox.create_room, "panel")
+    sandbox.call(sandbox.sandbox.join, "panel", "alice")  # camera and microphone: one participant egress
+    sandbox.call(sandbox.sandbox.join, "panel", "guest-1")  # excluded by the rule
+    sandbox.call(sandbox.sandbox.join, "panel", "agent-1", kind="agent", publish=["microphone"])  # skipped
+    sid = room_sid(sandbox, "panel")
+    wait_until(lambda: len(started(service, "panel", "participant")) == 1)
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    [rec] = recordings(service, "panel", "participant")
+    assert rec["subject"] == "alice" and rec["egress"]["kind"] == "participant"
+    assert rec["egress"]["outputs"][0]["filepath"].startswith(f"panel/{sid}/participants/alice-")
+    infos = sandbox_egresses(sandbox, "panel", "participant")
+    assert [i.participant.identity for i in infos] == ["alice"]
