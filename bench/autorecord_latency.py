@@ -4,9 +4,9 @@ start call leaving the service (LiveKit's own response time excluded).
 Three processes on loopback, as in production: the service (`orchestrator serve`, SQLite by default or
 `--db postgresql://...`), a sandbox LiveKit (`orchestrator sandbox`, its own webhooks pointed nowhere)
 and this load generator. The rule exists first, then the rooms are created in the sandbox; then one
-signed `room_started` per room is posted, all at once. t0 = the wall clock just before each POST is written; t1 = the `created_at` of
-that room's egress row, which the service writes immediately before the StartRoomCompositeEgress call
-leaves. Both clocks are this machine's.
+signed `room_started` per room is posted, all at once. t0 = the wall clock just before each POST is
+written; t1 = the `created_at` of that room's egress row, which the service writes immediately before
+the StartRoomCompositeEgress call leaves. Both clocks are this machine's.
 Run:  .venv/bin/python bench/autorecord_latency.py  [--rooms 100 --runs 3 --db URL]
 """
 
