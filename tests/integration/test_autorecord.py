@@ -292,3 +292,22 @@ def test_participants_action_records_each_participant_once(
     assert rec["egress"]["outputs"][0]["filepath"].startswith(f"panel/{sid}/participants/alice-")
     infos = sandbox_egresses(sandbox, "panel", "participant")
     assert [i.participant.identity for i in infos] == ["alice"]
+
+
+def test_a_failed_start_is_retried_by_the_sweep(on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread) -> None:
+    service = on_sqlite(autorecord_retry_s=0.2, livekit_start_timeout_s=2, start_attempts=1)
+    add_rule(service, name="retry")
+    sandbox.sandbox.timings.no_worker_after = 0.05
+    sandbox.sandbox.faults.no_worker = True  # LiveKit has no egress worker for a moment
+    sandbox.call(sandbox.sandbox.join, "retry-room", "alice")
+    rec = wait_until(lambda: (r := recordings(service, "retry-room", "composite")) and r[0]["error"] and r[0])
+    assert "no response from servers" in rec["error"] and not rec["egress"]
+    assert sandbox_egresses(sandbox, "retry-room") == []
+    sandbox.sandbox.faults.no_worker = False
+    assert service.container.autorecord is not None
+    wait_until(lambda: service.call(service.container.autorecord.sweep).retried >= 1 or
+               started(service, "retry-room", "composite"), timeout=5)
+    wait_until(lambda: started(service, "retry-room", "composite"), timeout=5)
+    assert len(sandbox_egresses(sandbox, "retry-room", "room_composite")) == 1
+    [rec] = recordings(service, "retry-room", "composite")
+    assert rec["attempts"] >= 1 and rec["egress"]["status"] in ("starting", "active")
