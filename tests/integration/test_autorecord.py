@@ -294,7 +294,9 @@ def test_participants_action_records_each_participant_once(
     assert [i.participant.identity for i in infos] == ["alice"]
 
 
-def test_a_failed_start_is_retried_by_the_sweep(on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread) -> None:
+def test_a_failed_start_is_retried_by_the_sweep(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread
+) -> None:
     service = on_sqlite(autorecord_retry_s=0.2, livekit_start_timeout_s=2, start_attempts=1)
     add_rule(service, name="retry")
     sandbox.sandbox.timings.no_worker_after = 0.05
