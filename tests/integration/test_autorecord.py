@@ -313,3 +313,18 @@ def test_a_failed_start_is_retried_by_the_sweep(
     assert len(sandbox_egresses(sandbox, "retry-room", "room_composite")) == 1
     [rec] = recordings(service, "retry-room", "composite")
     assert rec["attempts"] >= 1 and rec["egress"]["status"] in ("starting", "active")
+
+
+def test_limit_reached_starts_the_next_part(on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread) -> None:
+    service = on_sqlite()
+    add_rule(service, name="limited")
+    sandbox.sandbox.faults.session_limit = 1.0  # LiveKit ends the part with LIMIT_REACHED after 1 s active
+    sandbox.call(sandbox.sandbox.join, "webinar", "alice")
+    wait_until(lambda: len(started(service, "webinar", "composite")) >= 2, timeout=10)
+    sandbox.sandbox.faults.session_limit = None
+    parts = recordings(service, "webinar", "composite")
+    assert [p["part"] for p in parts][:2] == [1, 2]
+    with service.client() as c:
+        first = c.get(f"/v1/egresses/{parts[0]['egress']['id']}").json()
+    assert first["status"] == "limit_reached"
+    assert len(sandbox_egresses(sandbox, "webinar", "room_composite")) == len(started(service, "webinar", "composite"))
