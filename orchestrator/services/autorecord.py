@@ -115,6 +115,7 @@ class AutoRecorder:
         self._pending: list[tuple[RoomFacts, float | None, asyncio.Future[RoomSession | None]]] = []
         self._flushing = False
         self._flusher: asyncio.Future[None] | None = None
+        self._launching: set[asyncio.Future[None]] = set()
 
     # ---- rules -------------------------------------------------------------------------------
 
@@ -294,6 +295,12 @@ class AutoRecorder:
             arrived = arrivals.get(claim.key)
             if arrived is not None and self.on_start_call is not None:
                 self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
+        # The calls go out in the background: the next batch of rooms must not wait for LiveKit's answers.
+        task = asyncio.ensure_future(self._launch_all(ready, records))
+        self._launching.add(task)
+        task.add_done_callback(self._launching.discard)
+
+    async def _launch_all(self, ready: list[tuple[RecordingClaim, EgressRequest]], records: list[EgressRecord]) -> None:
         results = await asyncio.gather(*(self._egresses.launch(record, request)
                                          for record, (_, request) in zip(records, ready, strict=True)),
                                        return_exceptions=True)
