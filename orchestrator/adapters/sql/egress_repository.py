@@ -41,6 +41,7 @@ _ATTEMPTS = 10
 # Statements built once: building `.values(**kw)` per call costs five times more than executing.
 _BY_EGRESS_ID = select(egresses).where(egresses.c.egress_id == bindparam("egress_id"))
 _BY_PK = select(egresses).where(egresses.c.id == bindparam("pk"))
+_BY_EGRESS_IDS = select(egresses).where(egresses.c.egress_id.in_(bindparam("ids", expanding=True)))
 _INSERT_EGRESS = insert(egresses)
 _INSERT_EVENT = insert(egress_events)
 _MUTABLE = ("egress_id", "kind", "room_name", "room_id", "status", "error", "error_code", "details",
@@ -231,19 +232,57 @@ class SqlEgressRepository:
         """
         try:
             with self._write() as conn:
-                results: list[Applied] = []
-                for obs, webhook, detail in items:
-                    if not self._insert_webhook(conn, webhook):
-                        results.append(Applied(None, Outcome.DUPLICATE, duplicate_event=True))
-                    elif obs is None:
-                        results.append(Applied(None, Outcome.CREATED))
-                    else:
-                        results.append(self._observe(conn, obs, ChangeSource.WEBHOOK, now, webhook, None, detail))
+                results = self._observe_many(conn, items, now)
             for applied in results:
                 self._told(applied)
             return results
         except (IntegrityError, _VersionConflict):
             return [self._observe_alone(obs, webhook, detail, now) for obs, webhook, detail in items]
+
+    def _observe_many(
+        self, conn: Connection, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime
+    ) -> list[Applied]:
+        """The batch path: one insert for the event ids, one read of the egresses, one insert of the
+        history, then one guarded update per egress that changed (with its last state in the batch)."""
+        inserted = {row.id for row in conn.execute(self._insert_webhook_stmt, [_shallow(w) for _, w, _ in items])}
+        wanted = list({obs.egress_id for obs, w, _ in items if obs is not None and w.id in inserted})
+        current = {row.egress_id: _record(row) for row in conn.execute(_BY_EGRESS_IDS, {"ids": wanted})} \
+            if wanted else {}
+        history: list[dict[str, Any]] = []
+        dirty: dict[str, tuple[EgressRecord, dict[str, Any]]] = {}
+        results: list[Applied] = []
+        for obs, webhook, detail in items:
+            if webhook.id not in inserted:
+                results.append(Applied(None, Outcome.DUPLICATE, duplicate_event=True))
+                continue
+            if obs is None:
+                results.append(Applied(None, Outcome.CREATED))
+                continue
+            record = current.get(obs.egress_id)
+            if record is None:
+                adopted = self._adopt(conn, obs, ChangeSource.WEBHOOK, now, webhook.id, detail)
+                assert adopted.record is not None
+                current[obs.egress_id] = adopted.record
+                results.append(adopted)
+                continue
+            decision = decide(record.status, record.livekit_updated_ns, obs.status, obs.updated_at_ns)
+            history.append({"egress_pk": record.id, "at": now, "source": ChangeSource.WEBHOOK.value,
+                            "outcome": decision.outcome.value, "status_before": record.status.value,
+                            "status_after": decision.status.value, "event_id": webhook.id,
+                            "detail": (detail or _describe(obs))[:2000]})
+            if not decision.changes_row:
+                results.append(Applied(record, decision.outcome, record.status))
+                continue
+            changes = _changes_from(obs, decision, now)
+            base, pending = dirty.get(record.id, (record, {}))
+            dirty[record.id] = (base, {**pending, **changes})
+            current[obs.egress_id] = _with_changes(record, changes, record.version)
+            results.append(Applied(current[obs.egress_id], decision.outcome, record.status))
+        if history:
+            conn.execute(_INSERT_EVENT, history)
+        for base, changes in dirty.values():
+            self._guarded_update(conn, base, changes)
+        return results
 
     def _observe_alone(self, obs: Observation | None, webhook: WebhookRow, detail: str, now: datetime) -> Applied:
         if obs is not None:
@@ -391,17 +430,22 @@ class SqlEgressRepository:
         if conn.execute(_guarded_update_stmt(frozenset(changes)), params).rowcount != 1:
             raise _VersionConflict(current.id)
         # The row now holds exactly `changes` over `current`: build it here rather than read it back.
-        fields = {k: v for k, v in changes.items() if k not in ("results", "status", "kind")}
-        if "status" in changes:
-            fields["status"] = EgressStatus(changes["status"])
-        if "kind" in changes:
-            fields["kind"] = EgressKind(changes["kind"]) if changes["kind"] else None
-        if "results" in changes:
-            fields["results"] = _results_from(changes["results"])
-        return dataclasses.replace(current, **fields, version=current.version + 1)
+        return _with_changes(current, changes, current.version + 1)
 
 
 # ---- row <-> domain ----------------------------------------------------------------------------
+
+
+def _with_changes(record: EgressRecord, changes: dict[str, Any], version: int) -> EgressRecord:
+    """The record as the row reads after `changes` (column values) were written."""
+    fields = {k: v for k, v in changes.items() if k not in ("results", "status", "kind")}
+    if "status" in changes:
+        fields["status"] = EgressStatus(changes["status"])
+    if "kind" in changes:
+        fields["kind"] = EgressKind(changes["kind"]) if changes["kind"] else None
+    if "results" in changes:
+        fields["results"] = _results_from(changes["results"])
+    return dataclasses.replace(record, **fields, version=version)
 
 
 def _describe(obs: Observation) -> str:
