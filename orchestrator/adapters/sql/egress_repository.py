@@ -252,9 +252,10 @@ class SqlEgressRepository:
         dirty: dict[str, tuple[EgressRecord, dict[str, Any]]] = {}
         results: list[Applied] = []
         for obs, webhook, detail in items:
-            if webhook.id not in inserted:
+            if webhook.id not in inserted:  # seen before, or earlier in this same batch
                 results.append(Applied(None, Outcome.DUPLICATE, duplicate_event=True))
                 continue
+            inserted.discard(webhook.id)
             if obs is None:
                 results.append(Applied(None, Outcome.CREATED))
                 continue
