@@ -35,6 +35,9 @@ class SandboxFaults:
     drop_webhook_events: list[str] = field(default_factory=list)
     duplicate_webhooks: bool = False
     webhook_delay: float = 0.0
+    # An active composite/web egress keeps running after its room closed, as with a custom template
+    # that never prints END_RECORDING (livekit/egress#815); only StopEgress ends it.
+    outlive_room: bool = False
 
 
 @dataclass

@@ -166,7 +166,7 @@ class EgressWorker:
                 continue
             if job.info.status == api.EGRESS_STARTING:
                 self._abort(job, "Start signal not received", "Source closed")
-            elif job.info.status == api.EGRESS_ACTIVE:
+            elif job.info.status == api.EGRESS_ACTIVE and not self._outlives_room(job):
                 self.end(job, "Source closed")
 
     def reevaluate_all(self) -> None:
@@ -195,9 +195,13 @@ class EgressWorker:
             elif self._start_signal(job, room):
                 self._schedule_activation(job)
         elif status == api.EGRESS_ACTIVE and (
-            bot_gone or (job.kind in TARGETED and self._missing_target(job, room) is not None)
+            (bot_gone and not self._outlives_room(job))
+            or (job.kind in TARGETED and self._missing_target(job, room) is not None)
         ):
             self.end(job, "Source closed")
+
+    def _outlives_room(self, job: EgressJob) -> bool:
+        return self._faults().outlive_room and job.kind in ("room_composite", "web")
 
     def _start_signal(self, job: EgressJob, room: RoomState | None) -> bool:
         if not self._faults().start_signal:

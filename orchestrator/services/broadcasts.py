@@ -585,6 +585,10 @@ class BroadcastService:
             await self.preflight(run.broadcast_id)
 
     def _next_occurrence(self, finished: BroadcastRun) -> None:
+        lock = self._locks.get(finished.id)
+        if lock is not None and not lock.locked():
+            del self._locks[finished.id]  # a finished run needs no lock any more
+        self._last_stop.pop(finished.id, None)
         broadcast = self._repo.get(finished.broadcast_id)
         if broadcast is None or broadcast.state != BroadcastState.ACTIVE:
             return

@@ -674,6 +674,20 @@ async def test_room_close_ends_egresses(env: Env) -> None:
     assert (err.code, err.message) == ("not_found", "requested room does not exist")
 
 
+async def test_outlive_room_fault_keeps_the_egress_running_until_stopped(env: Env) -> None:
+    env.sandbox.faults.outlive_room = True  # a template that never prints END_RECORDING
+    await env.sandbox.join("h", "alice")
+    running = await env.lk.egress.start_room_composite_egress(composite("h"))
+    await wait_status(env.sandbox, running.egress_id, api.EGRESS_ACTIVE)
+    await env.lk.room.delete_room(api.DeleteRoomRequest(room="h"))
+    await env.receiver.wait_for("room_finished")
+    info = env.sandbox.egress_info(running.egress_id)
+    assert info is not None and info.status == api.EGRESS_ACTIVE
+    stopped = await env.lk.egress.stop_egress(api.StopEgressRequest(egress_id=running.egress_id))
+    assert stopped.status == api.EGRESS_ENDING
+    await wait_status(env.sandbox, running.egress_id, api.EGRESS_COMPLETE)
+
+
 async def test_departure_timeout_closes_room_despite_egress_bot(
     make_env: Callable[..., Awaitable[Env]],
 ) -> None:
