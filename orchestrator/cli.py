@@ -133,9 +133,12 @@ def doctor(as_json: JsonOpt = False) -> None:
             hint = " (is `orchestrator serve` running?)" if target.sandbox else ""
             checks.append(("livekit", False, f"{where}: {exc.message}{hint}"))
     storage = storage_target(settings)
-    checks.append(("storage", storage is not None,
-                   f"S3 bucket {storage.bucket!r}" if storage else
-                   "no ORCHESTRATOR_S3_BUCKET: file, HLS and image outputs are unavailable"))
+    if storage is not None:
+        checks.append(("storage", True, f"S3 bucket {storage.bucket!r}"))
+    elif settings.sandbox:
+        checks.append(("storage", True, "sandbox: a placeholder bucket (set ORCHESTRATOR_S3_* to use a real one)"))
+    else:
+        checks.append(("storage", False, "no ORCHESTRATOR_S3_BUCKET: file, HLS and image outputs are unavailable"))
     _report(checks, as_json)
     if not all(ok for name, ok, _ in checks if name != "storage"):
         raise typer.Exit(1)
