@@ -335,6 +335,9 @@ class BroadcastService:
     async def _stop_run(self, run: BroadcastRun, reason: str) -> BroadcastRun:
         now = self._now()
         if run.egress_pk is None:
+            if reason == "planned end":
+                reason = ("no publisher joined before the end time" if run.error == "waiting for a publisher"
+                          else "the broadcast could not start before its end time")
             return await self._finish_without_egress(run, reason)
         stopping = self._repo.transition(run.id, [RunStatus.STARTING, RunStatus.LIVE], RunStatus.STOPPING, now,
                                          f"stopping: {reason}", egress_pk=run.egress_pk,

@@ -304,3 +304,13 @@ def test_broadcast_layout_options(service_factory: Any, sandbox: SandboxThread) 
         wait_until(lambda: run_of(service, r.json()["id"])["status"] == "live", timeout=10)
     info = sandbox.call(sandbox.sandbox.egresses)[0]
     assert info.room_composite.custom_base_url == f"{service.url}/layouts/crop?show_names=false&theme=light"
+
+
+def test_waiting_for_a_publisher_gives_up_at_the_end_time(service_factory: Any, sandbox: SandboxThread) -> None:
+    service = service_factory(**FAST)
+    sandbox.call(sandbox.sandbox.create_room, "empty-stage")
+    with service.client() as c:
+        b = c.post("/v1/broadcasts", json=body(room="empty-stage", wait_for_publisher=True, max_duration_s=2)).json()
+    run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "failed" and r, timeout=10)
+    assert run["error"] == "no publisher joined before the end time" and run["egresses"] == []
+    assert sandbox.call(sandbox.sandbox.egresses) == []
