@@ -21,7 +21,9 @@ from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepositor
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
+from orchestrator.domain.broadcasts import RunStatus
 from orchestrator.domain.callbacks import CallbackEventType
+from orchestrator.domain.recordings import RecordingStatus
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
@@ -147,8 +149,11 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
                                    retry_backoff_s=settings.retry_backoff_s)
     webhooks = WebhookIngestService(repo, utcnow, changes)
     scheduler = AsyncIOScheduler(timezone=UTC)
+    broadcast_repo = SqlBroadcastRepository(engine, write_lock=repo.write_lock)
+    metrics.watch_statuses("orchestrator_broadcast_runs", "Broadcast runs by status",
+                           [s.value for s in RunStatus], broadcast_repo.count_runs_by_status)
     broadcasts = BroadcastService(
-        SqlBroadcastRepository(engine, write_lock=repo.write_lock), repo, egresses, gateway, utcnow,
+        broadcast_repo, repo, egresses, gateway, utcnow,
         ApsTimer(scheduler), instance=settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
         public_url=settings.public_url, storage=storage, layout_check=check_layout_page,
         policy=BroadcastPolicy(
@@ -158,7 +163,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
             preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
     changes.on_egress_change(broadcasts.on_egress_change)
     changes.on_notice(broadcasts.on_room_event)
-    recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token)
+    recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token, metrics)
     changes.on_egress_change(recordings.on_egress_change)
     broadcasts.announce = lambda kind, subject, data, urls: callbacks.enqueue(
         CallbackEventType(kind), subject, data, extra_urls=urls)
@@ -187,14 +192,17 @@ async def check_layout_page(url: str) -> tuple[bool, str]:
 
 
 def build_recordings(
-    settings: Settings, engine: Engine, repo: SqlEgressRepository, storage: S3Target | None, api_token: str
+    settings: Settings, engine: Engine, repo: SqlEgressRepository, storage: S3Target | None, api_token: str,
+    metrics: Metrics,
 ) -> tuple[RecordingService, CallbackService]:
     """The recordings catalog and the callback outbox; S3 credentials from settings or boto3's own chain."""
     from orchestrator.adapters.callbacks import HttpCallbackSender
     from orchestrator.adapters.s3 import LocalObjectStore, S3ObjectStore
     from orchestrator.adapters.sql.recording_repository import SqlRecordingRepository
 
-    recording_repo = SqlRecordingRepository(engine)
+    recording_repo = SqlRecordingRepository(engine, write_lock=repo.write_lock)
+    metrics.watch_statuses("orchestrator_recordings", "Recordings in the catalog by status",
+                           [s.value for s in RecordingStatus], recording_repo.count_by_status)
     secret = settings.callback_secret.get_secret_value() if settings.callback_secret else ""
     SECRETS.add(secret)
     callbacks = CallbackService(

@@ -10,17 +10,16 @@ from prometheus_client.registry import Collector
 
 
 class _StatusCollector(Collector):
-    def __init__(self, count_by_status: Callable[[], dict[str, int]]) -> None:
-        self._count = count_by_status
+    """A gauge by status, counted in the database at scrape time (so every replica reports the same)."""
+
+    def __init__(self, name: str, doc: str, statuses: list[str], count: Callable[[], dict[str, int]]) -> None:
+        self._name, self._doc, self._statuses, self._count = name, doc, statuses, count
 
     def collect(self):  # type: ignore[no-untyped-def]
-        family = GaugeMetricFamily("orchestrator_egresses", "Egresses in the ledger by status",
-                                   labels=["status"])
-        from orchestrator.domain.egress import EgressStatus
-
+        family = GaugeMetricFamily(self._name, self._doc, labels=["status"])
         counts = self._count()
-        for status in EgressStatus:
-            family.add_metric([status.value], counts.get(status.value, 0))
+        for status in self._statuses:
+            family.add_metric([status], counts.get(status, 0))
         yield family
 
 
@@ -46,4 +45,10 @@ class Metrics:
                                          "Ledger repairs made by the reconciler", ["kind"], registry=r)
 
     def watch_ledger(self, count_by_status: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(_StatusCollector(count_by_status))
+        from orchestrator.domain.egress import EgressStatus
+
+        self.watch_statuses("orchestrator_egresses", "Egresses in the ledger by status",
+                            [s.value for s in EgressStatus], count_by_status)
+
+    def watch_statuses(self, name: str, doc: str, statuses: list[str], count: Callable[[], dict[str, int]]) -> None:
+        self.registry.register(_StatusCollector(name, doc, statuses, count))

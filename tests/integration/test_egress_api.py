@@ -121,6 +121,8 @@ def test_health_ready_and_metrics(service: ServiceThread, sandbox: SandboxThread
         assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "livekit": "ok"}
         metrics = c.get("/metrics").text
     assert 'orchestrator_egresses{status="starting"}' in metrics
+    assert 'orchestrator_broadcast_runs{status="live"} 0.0' in metrics
+    assert 'orchestrator_recordings{status="ready"} 0.0' in metrics
     assert "orchestrator_livekit_call_seconds" in metrics
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator.domain.broadcasts import (
@@ -108,6 +108,11 @@ class SqlBroadcastRepository:
             query = query.where(broadcast_runs.c.planned_start <= starting_before)
         with self._engine.connect() as conn:
             return [_run(r) for r in conn.execute(query.order_by(broadcast_runs.c.planned_start)).all()]
+
+    def count_runs_by_status(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(broadcast_runs.c.status, func.count()).group_by(broadcast_runs.c.status)).all()
+        return {status: count for status, count in rows}
 
     def run_for_egress(self, egress_pk: str) -> BroadcastRun | None:
         with self._engine.connect() as conn:

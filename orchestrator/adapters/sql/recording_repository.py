@@ -37,10 +37,11 @@ _MUTABLE = frozenset({"status", "reason", "updated_at", "verified_at", "deleted_
 class SqlRecordingRepository:
     """The recordings catalog and the callback outbox."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, write_lock: contextlib.AbstractContextManager[Any] | None = None) -> None:
         self._engine = engine
         dialect = engine.dialect.name
-        self._write_lock: contextlib.AbstractContextManager[Any] = (
+        # SQLite has one writer: share the ledger's lock so writers queue instead of spinning in SQLite.
+        self._write_lock: contextlib.AbstractContextManager[Any] = write_lock or (
             threading.Lock() if dialect == "sqlite" else contextlib.nullcontext()
         )
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -48,6 +49,11 @@ class SqlRecordingRepository:
             dialect_insert(recordings).on_conflict_do_nothing().returning(recordings.c.id)
         )
         self._insert_delivery = dialect_insert(callback_outbox).on_conflict_do_nothing(index_elements=["id"])
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(recordings.c.status, func.count()).group_by(recordings.c.status)).all()
+        return {status: count for status, count in rows}
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
