@@ -288,10 +288,11 @@ def test_failed_destination_is_readded(service_factory: Any, sandbox: SandboxThr
     sandbox.sandbox.faults.rtmp_refuse = []  # the ingest is back
     info = wait_until(lambda: (i := sandbox.call(sandbox.sandbox.egresses)[0]) and
                       sum(1 for s in i.stream_results if s.status == 0) == 2 and i, timeout=10)
-    assert len(info.stream_results) == 3  # the failed one stays in LiveKit's results
     run = run_of(service, b["id"])
     assert run["status"] == "live" and len(run["egresses"]) == 1
-    assert any("re-adding destination" in e["detail"] for e in run["events"])
+    readds = [e for e in run["events"] if "re-adding destination" in e["detail"]]
+    # Failed attempts stay in LiveKit's results; a re-add made before the ingest came back failed again.
+    assert 1 <= len(readds) <= 5 and len(info.stream_results) == 2 + len(readds)
 
 
 def test_broadcast_layout_options(service_factory: Any, sandbox: SandboxThread) -> None:
