@@ -302,7 +302,7 @@ class BroadcastService:
             return None  # launched already, or another replica owns this launch
         now = self._now()
         if now >= run.planned_end:
-            await self._finish_without_egress(run, "the end time came before the broadcast could start")
+            await self._finish_without_egress(run, _no_start_reason(run))
             return None
         if broadcast.spec.wait_for_publisher and reason == "start" and not await self._has_publisher(broadcast):
             if "waiting for a publisher" not in (run.error or ""):
@@ -336,8 +336,7 @@ class BroadcastService:
         now = self._now()
         if run.egress_pk is None:
             if reason == "planned end":
-                reason = ("no publisher joined before the end time" if run.error == "waiting for a publisher"
-                          else "the broadcast could not start before its end time")
+                reason = _no_start_reason(run)
             return await self._finish_without_egress(run, reason)
         stopping = self._repo.transition(run.id, [RunStatus.STARTING, RunStatus.LIVE], RunStatus.STOPPING, now,
                                          f"stopping: {reason}", egress_pk=run.egress_pk,
@@ -652,3 +651,10 @@ class BroadcastService:
 
     def _lock(self, run_id: str) -> asyncio.Lock:
         return self._locks.setdefault(run_id, asyncio.Lock())
+
+
+def _no_start_reason(run: BroadcastRun) -> str:
+    """Why a run reached its end time without an egress, in words a producer understands."""
+    if run.error == "waiting for a publisher":
+        return "no publisher joined before the end time"
+    return "the broadcast could not start before its end time"
