@@ -10,6 +10,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # ffmpeg and nginx with the RTMP module for the media tests.
 packages=(chromium postgresql ffmpeg nginx libnginx-mod-rtmp)
 missing=()
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # for `npm ci` of the pinned livekit-client
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
