@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -156,7 +157,7 @@ class BroadcastOut(BaseModel):
             recurrence={"cron": rec.cron, "timezone": rec.timezone, "until": rec.until, "count": rec.count}
             if rec else None,
             wait_for_publisher=s.wait_for_publisher, title=s.title, metadata=s.metadata,
-            callback_urls=[u.split("?", 1)[0] for u in s.callback_urls], state=b.state.value,
+            callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
         )
 
@@ -164,3 +165,11 @@ class BroadcastOut(BaseModel):
 class BroadcastPage(BaseModel):
     items: list[BroadcastOut]
     next_cursor: str | None
+
+
+def _shown_url(url: str) -> str:
+    """A callback URL as the API shows it: no credentials in it, no query (it may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -315,3 +315,14 @@ def test_waiting_for_a_publisher_gives_up_at_the_end_time(service_factory: Any, 
     run = wait_until(lambda: (r := run_of(service, b["id"]))["status"] == "failed" and r, timeout=10)
     assert run["error"] == "no publisher joined before the end time" and run["egresses"] == []
     assert sandbox.call(sandbox.sandbox.egresses) == []
+
+
+def test_callback_url_credentials_are_not_shown(service: ServiceThread) -> None:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    with service.client() as c:
+        r = c.post("/v1/broadcasts", json=body(start_at=iso(start), callback_urls=[
+            "https://hook-user:hook-pass-123@hooks.example.com:8443/b?token=tok-456"]))
+        assert r.status_code == 201, r.text
+        assert r.json()["callback_urls"] == ["https://hooks.example.com:8443/b"]
+        shown = c.get(f"/v1/broadcasts/{r.json()['id']}").text + c.get("/v1/broadcasts").text
+    assert "hook-pass-123" not in r.text + shown and "tok-456" not in r.text + shown

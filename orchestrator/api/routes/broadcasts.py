@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api.broadcast_schemas import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
 from orchestrator.api.deps import ContainerDep, require_token
-from orchestrator.api.routes.egresses import _decode_cursor, _encode_cursor
+from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas import ErrorOut
 from orchestrator.domain.broadcasts import BroadcastState
 from orchestrator.logs import SECRETS
@@ -36,12 +36,12 @@ async def list_broadcasts(
     c: ContainerDep, room_name: str | None = None, state: BroadcastState | None = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> BroadcastPage:
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     found = await run_in_threadpool(c.broadcasts.find, room_name=room_name, state=state, before=before,
                                     limit=limit + 1)
     page, more = found[:limit], len(found) > limit
     return BroadcastPage(items=[BroadcastOut.of(b) for b in page],
-                         next_cursor=_encode_cursor(page[-1].created_at, page[-1].id) if more and page else None)
+                         next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None)
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastOut, responses={404: {"model": ErrorOut}})

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas import (
     EgressCreate,
     EgressOut,
@@ -19,7 +18,6 @@ from orchestrator.api.schemas import (
     resolve_layout,
 )
 from orchestrator.domain.egress import UNFINISHED, EgressStatus
-from orchestrator.domain.errors import InvalidInput
 from orchestrator.logs import SECRETS
 
 router = APIRouter(prefix="/v1/egresses", tags=["egresses"], dependencies=[Depends(require_token)],
@@ -49,11 +47,11 @@ async def list_egresses(
     if active is not None:
         wanted = set(UNFINISHED) if active else set(EgressStatus) - UNFINISHED
         statuses = (statuses & wanted) if statuses is not None else wanted
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     records = await run_in_threadpool(c.repo.find, room_name=room_name, statuses=statuses,
                                       before=before, limit=limit + 1)
     page, more = records[:limit], len(records) > limit
-    next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None
     return EgressPage(items=[EgressOut.of(r) for r in page], next_cursor=next_cursor)
 
 
@@ -81,15 +79,3 @@ async def update_egress(ref: str, body: EgressUpdate, c: ContainerDep) -> Egress
                                      remove_stream_urls=body.remove_stream_urls)
     return EgressOut.of(record)
 
-
-def _encode_cursor(created_at: datetime, pk: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{pk}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, pk = raw.split("|", 1)
-        return datetime.fromisoformat(created), pk
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor", "is not a cursor this API returned") from None

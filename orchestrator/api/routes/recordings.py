@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 
 from orchestrator.adapters.s3 import LocalObjectStore
 from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas import ErrorOut
 from orchestrator.domain.errors import InvalidInput, NotFound
 from orchestrator.domain.recordings import Recording, RecordingEvent, RecordingStatus, content_type_for
@@ -100,12 +100,12 @@ async def list_recordings(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput(name, "must carry a UTC offset (RFC 3339)")
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     found = await c.recordings.find(
         room_name=room_name, room_id=room_id, broadcast_id=broadcast_id, rule_id=rule_id, egress=egress,
         statuses=set(status) if status else None, since=since, until=until, before=before, limit=limit + 1)
     page, more = found[:limit], len(found) > limit
-    next_cursor = _encode_cursor(page[-1].recorded_at, page[-1].id) if more and page else None
+    next_cursor = encode_cursor(page[-1].recorded_at, page[-1].id) if more and page else None
     return RecordingPage(items=[RecordingOut.of(r) for r in page], next_cursor=next_cursor)
 
 
@@ -166,15 +166,3 @@ async def signed_content(recording_id: str, expires: int, sig: str, c: Container
         raise NotFound(f"recording {recording.id}: the file is no longer on the volume")
     return FileResponse(path, media_type=content_type_for(path_key), filename=path.name)
 
-
-def _encode_cursor(at: datetime, pk: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{pk}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, pk = raw.split("|", 1)
-        return datetime.fromisoformat(at), pk
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("cursor", "is not a cursor this API returned") from None
