@@ -1,34 +1,39 @@
 """Automatic recording latency: 100 rooms start at once; from each room_started webhook arriving to the
 start call leaving the service (LiveKit's own response time excluded).
 
-Three processes on loopback, as in production: the service (`orchestrator serve`, SQLite by default or
-`--db postgresql://...`), a sandbox LiveKit (`orchestrator sandbox`, its own webhooks pointed nowhere)
-and this load generator. The rule exists first, then the rooms are created in the sandbox; then one
-signed `room_started` per room is posted, all at once. t0 = the wall clock just before each POST is
-written; t1 = the `created_at` of that room's egress row, which the service writes immediately before
-the StartRoomCompositeEgress call leaves. Both clocks are this machine's.
+Three processes on loopback, as in production: the service (`bench/autorecord_service.py`: exactly what
+`orchestrator serve` runs, plus a probe), a sandbox LiveKit (`orchestrator sandbox`, its own webhooks
+pointed nowhere) and this load generator. The rule exists first, then the rooms are created in the
+sandbox; then one signed `room_started` per room is written, all at once, each on its own keep-alive
+connection (opened beforehand, as LiveKit's webhook client keeps its connections).
+
+  t0  this process's wall clock immediately before the request's bytes are written to the socket;
+  t1  the service's wall clock when aiohttp writes that room's StartRoomCompositeEgress request to
+      LiveKit's connection (aiohttp's request-chunk trace hook; the probe records it).
+
+Both clocks are this machine's. "service" is the service's own measure of the same interval, from the
+request reaching the webhook route (it leaves out the HTTP server's queue). Every room must get exactly
+one ledger row and one start call.
 Run:  .venv/bin/python bench/autorecord_latency.py  [--rooms 100 --runs 3 --db URL]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
-import aiohttp
 import httpx
 from livekit import api
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from orchestrator.adapters.sql.engine import build_engine
 from orchestrator.adapters.sql.tables import egresses
@@ -57,9 +62,38 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> list[float]:
+def read_response(sock: socket.socket) -> tuple[int, bytes]:
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("connection closed")
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    found = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+    length = int(found.group(1)) if found else 0
+    while len(body) < length:
+        body += sock.recv(65536)
+    return int(head.split(b" ", 2)[1]), body
+
+
+def connections(port: int, n: int) -> list[socket.socket]:
+    """Keep-alive connections to the service, each already used once."""
+    socks = []
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        status, _ = read_response(sock)
+        assert status == 200
+        socks.append(sock)
+    return socks
+
+
+def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> tuple[list[float], list[float]]:
     sb_port, port = free_port(), free_port()
     database = db_url or f"sqlite:///{workdir / f'{tag}.db'}"
+    starts_file = workdir / f"{tag}-starts.txt"
     env = {**os.environ, "LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET, "ORCHESTRATOR_LOG_LEVEL": "WARNING",
            "ORCHESTRATOR_DATA_DIR": str(workdir / tag)}
     procs = [subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "sandbox", "--port", str(sb_port),
@@ -71,55 +105,67 @@ def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> list[fl
         service_env = {**env, "LIVEKIT_URL": sandbox, "ORCHESTRATOR_DATABASE_URL": database,
                        "ORCHESTRATOR_API_TOKEN": TOKEN, "ORCHESTRATOR_S3_BUCKET": "recordings",
                        "ORCHESTRATOR_AUTORECORD_SWEEP_S": "3600", "ORCHESTRATOR_RECONCILE_INTERVAL_S": "3600",
-                       "ORCHESTRATOR_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-        procs.append(subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "serve", "--port", str(port)],
-                                      cwd=ROOT, env=service_env, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+                       "BENCH_PORT": str(port), "BENCH_STARTS_FILE": str(starts_file)}
+        procs.append(subprocess.Popen([sys.executable, "bench/autorecord_service.py"], cwd=ROOT, env=service_env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         service = f"http://127.0.0.1:{port}"
         wait_http(f"{service}/healthz")
         httpx.post(f"{service}/v1/rules", headers={"Authorization": f"Bearer {TOKEN}"},
                    json={"name": "all", "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
-        time.sleep(1.5)  # past the rules cache
         # The rooms appear only now, so that nothing but our room_started webhooks can trigger a recording.
         names = [f"{tag}-room-{i:03d}" for i in range(rooms)]
-        events = []
+        sids: dict[str, str] = {}
+        requests = []
         for name in names:
             room = httpx.post(f"{sandbox}/sandbox/rooms", json={"name": name}).json()
+            sids[room["sid"]] = name
             event = api.WebhookEvent(event="room_started", id=f"EV_{name}", created_at=int(time.time()))
             event.room.sid, event.room.name = room["sid"], name
             body = webhook_body(event)
-            events.append((name, body, sign_webhook(body, KEY, SECRET, ttl=3600)))
-        sent: dict[str, datetime] = {}
-
-        async def fire() -> None:
-            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-                async def post(name: str, body: bytes, auth: str) -> None:
-                    sent[name] = datetime.now(UTC)
-                    async with session.post(f"{service}/webhooks/livekit", data=body, headers={
-                            "Authorization": auth, "Content-Type": "application/webhook+json"}) as r:
-                        assert r.status == 200, await r.text()
-
-                await asyncio.gather(*(post(*e) for e in events))
-
-        asyncio.run(fire())
-        engine = build_engine(database)
+            head = (f"POST /webhooks/livekit HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    f"Authorization: {sign_webhook(body, KEY, SECRET, ttl=3600)}\r\n"
+                    f"Content-Type: application/webhook+json\r\nContent-Length: {len(body)}\r\n\r\n")
+            requests.append((name, head.encode() + body))
+        socks = connections(port, rooms)
+        time.sleep(1.5)  # past the rules cache; the service idle
+        sent: dict[str, float] = {}
+        for sock, (name, request) in zip(socks, requests, strict=True):
+            sent[name] = time.time()
+            sock.sendall(request)
+        for sock in socks:
+            status, body = read_response(sock)
+            assert status == 200, body
+            sock.close()
         deadline = time.monotonic() + 30
-        while True:
-            with engine.connect() as conn:
-                rows = conn.execute(select(egresses.c.room_name, egresses.c.created_at)
-                                    .where(egresses.c.room_name.in_(names))).all()
-            if len(rows) >= rooms or time.monotonic() > deadline:
+        lines: list[list[str]] = []
+        while time.monotonic() < deadline:
+            lines = [line.split() for line in starts_file.read_text().splitlines()] if starts_file.exists() else []
+            if len(lines) >= rooms:
                 break
             time.sleep(0.1)
+        engine = build_engine(database)
+        with engine.connect() as conn:
+            per_room = dict(conn.execute(select(egresses.c.room_name, func.count()).where(
+                egresses.c.room_name.in_(names)).group_by(egresses.c.room_name)).all())
         engine.dispose()
-        if sorted(r.room_name for r in rows) != sorted(names):
-            raise SystemExit(f"expected one start per room, got {len(rows)} for {len(set(r.room_name for r in rows))}")
-        return [(created - sent[name]).total_seconds() * 1000 for name, created in rows]
+        calls = sorted(sid for sid, _, _ in lines)
+        if sorted(per_room.items()) != [(n, 1) for n in sorted(names)] or calls != sorted(sids):
+            raise SystemExit(f"expected one ledger row and one start call per room; got {len(per_room)} rooms "
+                             f"with rows, {sum(per_room.values())} rows, {len(lines)} start calls")
+        client = [(float(at) - sent[sids[sid]]) * 1000 for sid, at, _ in lines]
+        own = [float(seconds) * 1000 for _, _, seconds in lines]
+        return client, own
     finally:
-        for proc in procs:
+        for proc in reversed(procs):  # the service first: its calls in flight end with it
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=15)
+
+
+def summary(ms: list[float]) -> str:
+    ms = sorted(ms)
+    q = statistics.quantiles(ms, n=100, method="inclusive")
+    return f"p50 {q[49]:6.1f}  p99 {q[98]:6.1f}  max {ms[-1]:6.1f}"
 
 
 def main() -> None:
@@ -129,13 +175,13 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     print(f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{'PostgreSQL' if args.db else 'SQLite'}; {args.rooms} rooms at once; target p99 < 50 ms")
+          f"{'PostgreSQL' if args.db else 'SQLite'}; {args.rooms} rooms at once; target p99 < 50 ms; ms")
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
-            ms = sorted(run_once(args.rooms, args.db, Path(tmp), f"r{run}"))
-            q = statistics.quantiles(ms, n=100, method="inclusive")
-            print(f"run {run + 1}: p50 {q[49]:.1f} ms  p99 {q[98]:.1f} ms  max {ms[-1]:.1f} ms  "
-                  f"({'MET' if q[98] < 50 else 'MISSED'})")
+            client, own = run_once(args.rooms, args.db, Path(tmp), f"r{run}")
+            p99 = statistics.quantiles(sorted(client), n=100, method="inclusive")[98]
+            print(f"run {run + 1}: written -> start call {summary(client)}   "
+                  f"(service's own: {summary(own)})  {'MET' if p99 < 50 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -234,6 +234,8 @@ def attach_autorecord(container: Container) -> AutoRecorder:
             cap=timedelta(seconds=s.recording_cap_s), rollover_margin=timedelta(seconds=s.recording_rollover_margin_s),
             retry_base=timedelta(seconds=s.autorecord_retry_s), max_attempts=s.autorecord_max_attempts,
             lease=timedelta(seconds=lease)))
+    recorder.on_start_call = lambda _sid, seconds: container.metrics.autorecord_start.observe(seconds)
+    container.webhook_batcher.hook = recorder  # room_started: sessions and claims commit with the webhooks
     container.changes.on_notice(recorder.on_notice)
     container.changes.on_egress_change(recorder.on_egress_change)
     container.autorecord = recorder

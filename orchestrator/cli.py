@@ -38,11 +38,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Listen port (ORCHESTRATOR_PORT).")] = None,
 ) -> None:
     """Run the service (and the sandbox LiveKit when LIVEKIT_URL is not set)."""
-    import uvicorn
-
     from orchestrator.api.app import create_app
-    from orchestrator.logs import setup_logging
 
+    settings = serve_settings(host, port)
+    run_server(create_app(settings), settings)
+
+
+def serve_settings(host: str | None = None, port: int | None = None) -> Settings:
+    """The settings `serve` runs with: the environment's, with --host/--port applied."""
     settings = Settings()
     updates: dict[str, Any] = {}
     if host:
@@ -52,10 +55,18 @@ def serve(
     if updates and "public_url" not in settings.model_fields_set:
         # Webhooks and layout pages must reach this process where it really listens.
         updates["public_url"] = f"http://{updates.get('host', settings.host)}:{updates.get('port', settings.port)}"
-    settings = settings.model_copy(update=updates)
+    return settings.model_copy(update=updates)
+
+
+def run_server(asgi_app: Any, settings: Settings) -> None:
+    """uvicorn as `serve` runs it (with uvloop and httptools when installed, as they are by default)."""
+    import uvicorn
+
+    from orchestrator.logs import setup_logging
+
     setup_logging(settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+    uvicorn.run(asgi_app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                proxy_headers=True)
 
 
 @app.command()

@@ -40,6 +40,10 @@ class Metrics:
                                          buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.livekit_errors = Counter("orchestrator_livekit_call_errors", "LiveKit API call errors",
                                       ["method", "code"], registry=r)
+        self.autorecord_start = Histogram(
+            "orchestrator_autorecord_start_seconds",
+            "From a room_started webhook reaching the service to its automatic recording's start call being written",
+            registry=r, buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5))
         self.reconcile_runs = Counter("orchestrator_reconcile_runs", "Reconcile passes", registry=r)
         self.reconcile_repairs = Counter("orchestrator_reconcile_repairs",
                                          "Ledger repairs made by the reconciler", ["kind"], registry=r)

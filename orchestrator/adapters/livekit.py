@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
 from google.protobuf.json_format import MessageToDict
 from livekit import api
+from livekit.api.egress_service import EgressService
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from orchestrator.domain.egress import (
@@ -81,6 +83,20 @@ _PARTICIPANT_KIND = {api.ParticipantInfo.STANDARD: "standard", api.ParticipantIn
                      api.ParticipantInfo.AGENT: "agent"}
 
 
+# Told when a start request is written to LiveKit's connection (set per call; read by aiohttp's trace hook).
+_ON_SENT: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("on_sent", default=None)
+
+
+async def _request_written(session: aiohttp.ClientSession, ctx: Any, params: Any) -> None:
+    callback = _ON_SENT.get()
+    if callback is not None:
+        _ON_SENT.set(None)
+        callback()
+
+
+_EGRESS_TOKEN_TTL = timedelta(minutes=10)
+
+
 class LiveKitEgressGateway:
     """Every call this service makes to LiveKit goes through here.
 
@@ -106,47 +122,67 @@ class LiveKitEgressGateway:
         self._attempts, self._backoff_s = attempts, backoff_s
         self._metrics = metrics
         self._api: api.LiveKitAPI | None = None
-        self._start_api: api.LiveKitAPI | None = None
+        self._egress_api: api.LiveKitAPI | None = None
+        self._egress_renew_at = 0.0
         self._session: aiohttp.ClientSession | None = None
 
     # LiveKitAPI must be built inside a running event loop, so build it on first use. Our own session:
     # aiohttp's default of 100 connections would hold back a few hundred broadcasts due at once.
-    def _client(self, *, start: bool = False) -> api.LiveKitAPI:
+    def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512))
-        if start:
-            if self._start_api is None:
-                self._start_api = api.LiveKitAPI(self._url, self._key, self._secret, session=self._session)
-            return self._start_api
+            trace = aiohttp.TraceConfig()
+            trace.on_request_chunk_sent.append(_request_written)  # called just before the body is written
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=512), trace_configs=[trace])
+        return self._session
+
+    def _client(self) -> api.LiveKitAPI:
+        """Room calls: livekit-api signs a token per call (their grants name the room)."""
         if self._api is None:
-            self._api = api.LiveKitAPI(self._url, self._key, self._secret, session=self._session)
+            self._api = api.LiveKitAPI(self._url, self._key, self._secret, session=self._http())
         return self._api
 
+    def _egress(self) -> EgressService:
+        """Egress calls all need the same grant (roomRecord): one token, signed again halfway through its
+        life, instead of one per call (signing was 40% of a start call's CPU)."""
+        now = time.monotonic()
+        if self._egress_api is None or now >= self._egress_renew_at:
+            token = (api.AccessToken(self._key, self._secret).with_grants(api.VideoGrants(room_record=True))
+                     .with_ttl(_EGRESS_TOKEN_TTL).to_jwt())
+            self._egress_api = api.LiveKitAPI.with_token(token, self._url, session=self._http())
+            self._egress_renew_at = now + _EGRESS_TOKEN_TTL.total_seconds() / 2
+        return self._egress_api.egress
+
     async def aclose(self) -> None:
-        for client in (self._api, self._start_api):
+        for client in (self._api, self._egress_api):
             if client is not None:
                 await client.aclose()
         if self._session is not None:
             await self._session.close()
-        self._api = self._start_api = self._session = None
+        self._api = self._egress_api = self._session = None
 
     # ---- egress ------------------------------------------------------------------------------
 
-    async def start(self, request: EgressRequest) -> Observation:
-        """One start call, never retried here. May raise LiveKitUnavailable even though it started."""
-        egress = self._client(start=True).egress
-        method, call = _start_call(egress, request)
-        info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False,
-                                timeout_s=self._start_timeout_s)
+    async def start(self, request: EgressRequest, on_sent: Callable[[], None] | None = None) -> Observation:
+        """One start call, never retried here. May raise LiveKitUnavailable even though it started.
+
+        `on_sent` is called once, when the request is written to LiveKit's connection."""
+        token = _ON_SENT.set(on_sent)
+        try:
+            egress = self._egress()
+            method, call = _start_call(egress, request)
+            info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False,
+                                    timeout_s=self._start_timeout_s)
+        finally:
+            _ON_SENT.reset(token)
         return observation_of(info)
 
     async def stop(self, egress_id: str) -> Observation:
-        info = await self._call("StopEgress", lambda: self._client().egress.stop_egress(
+        info = await self._call("StopEgress", lambda: self._egress().stop_egress(
             api.StopEgressRequest(egress_id=egress_id)))
         return observation_of(info)
 
     async def update_layout(self, egress_id: str, layout: str) -> Observation:
-        info = await self._call("UpdateLayout", lambda: self._client().egress.update_layout(
+        info = await self._call("UpdateLayout", lambda: self._egress().update_layout(
             api.UpdateLayoutRequest(egress_id=egress_id, layout=layout)))
         return observation_of(info)
 
@@ -154,7 +190,7 @@ class LiveKitEgressGateway:
         add = [normalise_stream_url(u) for u in add]
         remove = [normalise_stream_url(u) for u in remove]
         secrets = frozenset(add + remove)
-        info = await self._call("UpdateStream", lambda: self._client().egress.update_stream(
+        info = await self._call("UpdateStream", lambda: self._egress().update_stream(
             api.UpdateStreamRequest(egress_id=egress_id, add_output_urls=add, remove_output_urls=remove)),
             secrets=secrets, retry=False)
         return observation_of(info)
@@ -162,7 +198,7 @@ class LiveKitEgressGateway:
     async def list_egresses(
         self, *, room_name: str = "", egress_id: str = "", active: bool = False
     ) -> list[Observation]:
-        response = await self._call("ListEgress", lambda: self._client().egress.list_egress(
+        response = await self._call("ListEgress", lambda: self._egress().list_egress(
             api.ListEgressRequest(room_name=room_name, egress_id=egress_id, active=active)))
         return [observation_of(info) for info in response.items]
 
@@ -210,7 +246,7 @@ class LiveKitEgressGateway:
 
     async def check_access(self) -> None:
         """Reachable, and our credentials may record (ListEgress needs the roomRecord grant)."""
-        await self._call("ListEgress", lambda: self._client().egress.list_egress(
+        await self._call("ListEgress", lambda: self._egress().list_egress(
             api.ListEgressRequest(room_name="orchestrator-access-check", active=True)))
 
     # ---- plumbing ----------------------------------------------------------------------------
@@ -224,8 +260,10 @@ class LiveKitEgressGateway:
         retry: bool = True,
         timeout_s: float | None = None,
     ) -> T:
+        if not retry:
+            return await self._once(method, make, secrets, timeout_s or self._timeout_s)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts if retry else 1),
+            stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._backoff_s, max=10 * max(self._backoff_s, 0.1)),
             retry=retry_if_exception_type(LiveKitUnavailable),
             reraise=True,

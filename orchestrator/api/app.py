@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(webhooks.WebhookEndpoint)  # the hottest route, served in front of the framework
     app.include_router(health.router)
     app.include_router(webhooks.router)
     app.include_router(egresses.router)

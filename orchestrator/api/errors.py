@@ -30,10 +30,15 @@ STATUS: list[tuple[type[OrchestratorError], int]] = [
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, field), status_code=status)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, object]:
+    """Every error's JSON: {"error": {"code", "message" (secrets redacted), "field"?}}."""
     body: dict[str, object] = {"code": code, "message": redact_text(message, SECRETS.secrets)}
     if field:
         body["field"] = field
-    return JSONResponse({"error": body}, status_code=status)
+    return {"error": body}
 
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:

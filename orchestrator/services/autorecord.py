@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -49,8 +49,9 @@ from orchestrator.domain.sessions import (
 )
 
 from .changes import EgressChange
-from .egresses import EgressLedgerService
+from .egresses import START_REQUESTED, EgressLedgerService
 from .ports import Clock, RoomGateway
+from .webhooks import Handled
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,24 @@ class SessionView:
     claims: list[RecordingClaim]
     egresses: dict[str, EgressRecord]
     gaps: dict[str, list[Gap]]  # by rule id
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """A composite claim won in a transaction, and the ledger row written for it: its start call is next."""
+
+    claim: RecordingClaim
+    record: EgressRecord
+    request: EgressRequest
+    arrived: float | None  # perf_counter when its trigger reached the service
+
+
+@dataclass(frozen=True)
+class _Opened:
+    sessions: list[RoomSession]  # one per room given, as stored
+    launches: list[_Launch]
+    created: list[tuple[RoomSession, int]]  # sessions new in this transaction, with how many rules matched
+    delegated: list[RoomSession]  # sessions whose composite LiveKit starts itself (CreateRoom auto egress)
 
 
 @dataclass
@@ -112,7 +131,7 @@ class AutoRecorder:
         self.on_start_call: Callable[[str, float], None] | None = None
         self._rules_cache: tuple[float, list[Rule]] | None = None
         # room_started notices arriving together are opened in one transaction and started together.
-        self._pending: list[tuple[RoomFacts, float | None, asyncio.Future[RoomSession | None]]] = []
+        self._pending: list[tuple[RoomFacts, float | None, asyncio.Future[RoomSession | None]]] = []  # no hook
         self._flushing = False
         self._flusher: asyncio.Future[None] | None = None
         self._launching: set[asyncio.Future[None]] = set()
@@ -146,17 +165,23 @@ class AutoRecorder:
     def list_rules(self) -> list[Rule]:
         return self._rules.list_rules()
 
-    def _active_rules(self) -> list[Rule]:
-        rules = self._rules.list_rules(enabled_only=True)
+    def _active_rules(self, tx: Any = None) -> list[Rule]:
+        rules = self._rules.list_rules(enabled_only=True, tx=tx)
         return [*rules, all_rooms_rule()] if self._s.record_all else rules
 
     async def _cached_rules(self) -> list[Rule]:
-        """The active rules, read at most once per second: a rule changed on another replica applies
-        within a second; one changed here applies at once."""
-        now = time.monotonic()
-        if self._rules_cache is None or now - self._rules_cache[0] > _RULES_TTL_S:
-            self._rules_cache = (now, await run_in_threadpool(self._active_rules))
-        return self._rules_cache[1]
+        cached = self._rules_cache
+        if cached is not None and time.monotonic() - cached[0] <= _RULES_TTL_S:
+            return cached[1]
+        return await run_in_threadpool(self._rules_now)
+
+    def _rules_now(self, tx: Any = None) -> list[Rule]:
+        """The active rules, read at most once per second (with `tx`, in that transaction): a rule changed
+        on another replica applies within a second; one changed here applies at once."""
+        cached, now = self._rules_cache, time.monotonic()
+        if cached is None or now - cached[0] > _RULES_TTL_S:
+            cached = self._rules_cache = (now, self._active_rules(tx))
+        return cached[1]
 
     def _rules_changed(self) -> None:
         self._rules_cache = None
@@ -168,12 +193,11 @@ class AutoRecorder:
 
     async def on_notice(self, notice: WebhookNotice) -> None:
         """room_started, track_published and room_finished, each delivered once per event id."""
-        arrived = time.perf_counter()
         room = _room_facts(notice)
         if not room.sid:
             return
         if notice.event == "room_started":
-            await self._open_batched(room, arrived)
+            await self._open_batched(room, notice.received)
         elif notice.event == "track_published":
             session = await run_in_threadpool(self._rules.get_session, room.sid)
             if session is None:  # its room_started was lost (or is still on its way): recover now
@@ -224,7 +248,23 @@ class AutoRecorder:
             await self._record_already_published(stored)
         return stored
 
-    async def _open_batched(self, room: RoomFacts, arrived: float) -> RoomSession | None:
+    # ---- room_started: sessions, claims and ledger rows in one transaction --------------------
+
+    def in_transaction(self, tx: Any, notices: list[WebhookNotice]) -> Handled | None:
+        """IntakeHook: in the transaction that stores these webhooks, open the sessions their room_started
+        announce, claim the composites and write the ledger rows of the claims won."""
+        started = [n for n in notices if n.event == "room_started"]
+        rooms = [(room, n.received) for n in started if (room := _room_facts(n)).sid]
+        if not started:
+            return None
+        return Handled(frozenset(n.id for n in started), then=self._open_rooms(tx, rooms))
+
+    def after_commit(self, handled: Handled) -> Awaitable[None] | None:
+        """IntakeHook: the start calls leave now; the webhooks are answered once they are written."""
+        return self._go(handled.then)
+
+    async def _open_batched(self, room: RoomFacts, arrived: float | None) -> RoomSession | None:
+        """A room_started that did not come through the webhook intake's transaction (it had no hook)."""
         future: asyncio.Future[RoomSession | None] = asyncio.get_running_loop().create_future()
         self._pending.append((room, arrived, future))
         if not self._flushing:
@@ -239,78 +279,111 @@ class AutoRecorder:
             while self._pending:
                 batch, self._pending = self._pending[:256], self._pending[256:]
                 try:
-                    sessions = await self._open_many([(room, arrived) for room, arrived, _ in batch])
+                    opened = await run_in_threadpool(self._open_rooms_alone, [(r, a) for r, a, _ in batch])
                 except Exception as exc:
                     for _, _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), session in zip(batch, sessions, strict=True):
+                self._go(opened)
+                for (_, _, future), session in zip(batch, opened.sessions, strict=True):
                     if not future.done():
                         future.set_result(session)
         finally:
             self._flushing = False
 
-    async def _open_many(self, rooms: list[tuple[RoomFacts, float | None]]) -> list[RoomSession]:
-        now = self._now()
-        rules = await self._cached_rules()
-        items, matches = [], []
-        for room, _ in rooms:
-            matched = matching_rules(rules, room)
-            claims = [self._composite_claim(rule, room, part=1) for rule, _ in matched if rule.composite]
-            items.append((RoomSession(room_sid=room.sid, room_name=room.name, metadata=room.metadata, started_at=now,
-                                      source=SessionSource.ROOM_STARTED, matches=tuple(m for _, m in matched)),
-                          claims, now - _EXPECT_ROOM_FOR if claims else None))
-            matches.append(matched)
-        results = await run_in_threadpool(self._rules.open_sessions, items)
-        starts = []
-        for (room, arrived), (_, created, won), matched in zip(rooms, results, matches, strict=True):
-            if created:
-                log.info("room %s (%s) session opened from room_started; %d rule(s) match", room.name, room.sid,
-                         len(matched))
-            starts += [(c, arrived) for c in won if c.state == ClaimState.CLAIMED]
-        await self._start_many(starts)
-        for stored, _, won in results:
-            if any(c.state == ClaimState.DELEGATED for c in won):
-                await self._bind_delegated_from_ledger(stored)
-        return [stored for stored, _, _ in results]
+    def _open_rooms_alone(self, rooms: list[tuple[RoomFacts, float | None]]) -> _Opened:
+        with self._rules.transaction() as tx:
+            return self._open_rooms(tx, rooms)
 
-    async def _start_many(self, claims: list[tuple[RecordingClaim, float | None]]) -> None:
-        """Ledger rows for all in one transaction, then every start call at once."""
-        ready: list[tuple[RecordingClaim, EgressRequest]] = []
-        for claim, _ in claims:
-            try:
-                ready.append((claim, self.request_of(claim)))
-            except OrchestratorError as exc:
-                await run_in_threadpool(self._rules.fail_claim, claim.key, exc.message, None, self._now())
-        if not ready:
-            return
-        try:
-            records = self._egresses.prepare([request for _, request in ready])
-        except OrchestratorError:
-            await asyncio.gather(*(self._start(c, a) for c, a in claims))  # one by one names the culprit
-            return
-        arrivals = dict((c.key, a) for c, a in claims)
-        for claim, _ in ready:
-            arrived = arrivals.get(claim.key)
-            if arrived is not None and self.on_start_call is not None:
-                self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
-        # The calls go out in the background: the next batch of rooms must not wait for LiveKit's answers.
-        task = asyncio.ensure_future(self._launch_all(ready, records))
+    def _open_rooms(self, tx: Any, rooms: list[tuple[RoomFacts, float | None]]) -> _Opened:
+        """Sessions, composite claims (each carrying its ledger row's id) and the rows of the claims won."""
+        now = self._now()
+        rules = self._rules_now(tx)
+        items = []
+        plans: dict[str, _Launch] = {}
+        for room, arrived in rooms:
+            matched = matching_rules(rules, room)
+            claims = []
+            for rule, _ in matched:
+                if rule.composite is None:
+                    continue
+                claim = self._composite_claim(rule, room, part=1)
+                try:
+                    request = self.request_of(claim)
+                    record = self._egresses.new_record(request)
+                except OrchestratorError as exc:  # never retried: the rule itself is wrong
+                    claims.append(replace(claim, state=ClaimState.FAILED, error=exc.message[:2000], retry_at=None))
+                    continue
+                claim = replace(claim, egress_pk=record.id)
+                plans[claim.key] = _Launch(claim, record, request, arrived)
+                claims.append(claim)
+            session = RoomSession(room_sid=room.sid, room_name=room.name, metadata=room.metadata, started_at=now,
+                                  source=SessionSource.ROOM_STARTED, matches=tuple(m for _, m in matched))
+            items.append((session, claims, now - _EXPECT_ROOM_FOR if claims else None))
+        results = self._rules.open_sessions(items, tx=tx)
+        launches = [plans[c.key] for _, _, won in results for c in won
+                    if c.state == ClaimState.CLAIMED and c.key in plans]
+        self._ledger.create_many([launch.record for launch in launches], detail=START_REQUESTED, tx=tx)
+        return _Opened(
+            sessions=[stored for stored, _, _ in results], launches=launches,
+            created=[(stored, len(session.matches)) for (stored, created, _), (session, _, _)
+                     in zip(results, items, strict=True) if created],
+            delegated=[stored for stored, _, won in results if any(c.state == ClaimState.DELEGATED for c in won)])
+
+    def _go(self, opened: _Opened) -> asyncio.Future[None] | None:
+        """Every start call at once; then the bookkeeping that may wait. The future is done when every
+        start request has been written (or has failed)."""
+        all_sent: asyncio.Future[None] | None = None
+        if opened.launches:
+            all_sent = asyncio.get_running_loop().create_future()
+            waiting = [len(opened.launches)]
+
+            def one_sent() -> None:
+                waiting[0] -= 1
+                if waiting[0] == 0 and all_sent is not None and not all_sent.done():
+                    all_sent.set_result(None)
+
+            for launch in opened.launches:
+                self._spawn(self._launch(launch, one_sent))
+        self._spawn(self._after_open(opened))
+        return all_sent
+
+    async def _after_open(self, opened: _Opened) -> None:
+        for session, matches in opened.created:
+            log.info("room %s (%s) session opened from room_started; %d rule(s) match", session.room_name,
+                     session.room_sid, matches)
+        for session in opened.delegated:
+            await self._bind_delegated_from_ledger(session)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._launching.add(task)
         task.add_done_callback(self._launching.discard)
 
-    async def _launch_all(self, ready: list[tuple[RecordingClaim, EgressRequest]], records: list[EgressRecord]) -> None:
-        results = await asyncio.gather(*(self._egresses.launch(record, request)
-                                         for record, (_, request) in zip(records, ready, strict=True)),
-                                       return_exceptions=True)
-        for (claim, _), record, result in zip(ready, records, results, strict=True):
-            if isinstance(result, OrchestratorError):
-                await self._claim_failed(claim, result)
-            elif isinstance(result, BaseException):
-                log.error("automatic recording of %s failed", claim.room_name, exc_info=result)
-            else:
-                await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+    async def _launch(self, launch: _Launch, written: Callable[[], None]) -> None:
+        claim, arrived = launch.claim, launch.arrived
+        told = False
+
+        def sent() -> None:
+            nonlocal told
+            told = True
+            written()
+            if arrived is not None and self.on_start_call is not None:
+                self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
+
+        try:
+            record = await self._egresses.launch(launch.record, launch.request, on_sent=sent)
+        except OrchestratorError as exc:
+            await self._claim_failed(claim, exc)
+            return
+        except Exception:
+            log.exception("automatic recording of %s failed", claim.room_name)
+            return
+        finally:
+            if not told:
+                written()
+        await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
 
     async def _claim_failed(self, claim: RecordingClaim, exc: OrchestratorError) -> None:
         attempts = claim.attempts + 1
@@ -448,9 +521,12 @@ class AutoRecorder:
             if (record.fingerprint == fingerprint and record.created_at >= claim.created_at
                     and record.status not in (EgressStatus.FAILED, EgressStatus.ABORTED)):
                 owner = await run_in_threadpool(self._rules.claim_of_egress, record.id)
-                if owner is None:
-                    await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
-                    return
+                if owner is not None and owner.key != claim.key:
+                    continue  # another claim's recording
+                if record.egress_id is None and not await self._egresses.recover_start(record):
+                    continue  # its start call never answered, and LiveKit has nothing: start again
+                await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+                return
         await self._start(claim)
 
     async def _bind_delegated_from_ledger(self, session: RoomSession) -> None:

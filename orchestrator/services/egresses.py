@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +34,7 @@ from .ports import Clock, EgressGateway
 
 log = logging.getLogger(__name__)
 
+START_REQUESTED = "start requested"
 # A start call's egress carries a `started_at` from LiveKit's clock; allow for skew between the clocks.
 _CLOCK_SKEW = timedelta(seconds=30)
 
@@ -84,21 +86,28 @@ class EgressLedgerService:
 
     def prepare(self, requests: list[EgressRequest]) -> list[EgressRecord]:
         """Validate and write the ledger rows (one transaction) before any call leaves for LiveKit."""
-        for request in requests:
-            validate(request)
+        records = [self.new_record(request) for request in requests]
+        self._repo.create_many(records, detail=START_REQUESTED)
+        return records
+
+    def new_record(self, request: EgressRequest) -> EgressRecord:
+        """The ledger row of a start about to be made (validated; not written: see `prepare`)."""
+        validate(request)
         now = self._now()
-        records = [EgressRecord(
+        return EgressRecord(
             id=new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
             status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now,
             request=request.redacted(), fingerprint=request.fingerprint(),
-        ) for request in requests]
-        self._repo.create_many(records, detail="start requested")
-        return records
+        )
 
-    async def launch(self, record: EgressRecord, request: EgressRequest) -> EgressRecord:
-        """The start call for a prepared row; on failure the row is failed with LiveKit's reason."""
+    async def launch(
+        self, record: EgressRecord, request: EgressRequest, on_sent: Callable[[], None] | None = None
+    ) -> EgressRecord:
+        """The start call for a prepared row; on failure the row is failed with LiveKit's reason.
+
+        `on_sent` is called when the first start request is written to LiveKit's connection."""
         try:
-            observation, recovered = await self._start_once(record, request)
+            observation, recovered = await self._start_once(record, request, on_sent)
         except LiveKitRejected as exc:
             self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
                                     error=f"LiveKit refused the start: {exc.message}",
@@ -115,7 +124,9 @@ class EgressLedgerService:
         assert applied.record is not None
         return applied.record
 
-    async def _start_once(self, record: EgressRecord, request: EgressRequest) -> tuple[Observation, bool]:
+    async def _start_once(
+        self, record: EgressRecord, request: EgressRequest, on_sent: Callable[[], None] | None
+    ) -> tuple[Observation, bool]:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=self._backoff, max=10 * max(self._backoff, 0.1)),
@@ -129,7 +140,8 @@ class EgressLedgerService:
                     if found is not None:
                         return found, True
                 try:
-                    return await self._gateway.start(request), False
+                    first = attempt.retry_state.attempt_number == 1
+                    return await self._gateway.start(request, on_sent if first else None), False
                 except LiveKitUnavailable:
                     log.warning("start of %s did not complete; checking whether it started anyway", record.id)
                     found = await self._find_started(record)

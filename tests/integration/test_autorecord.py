@@ -54,8 +54,9 @@ def recordings(service: ServiceThread, room: str, action: str | None = None) -> 
 
 
 def started(service: ServiceThread, room: str, action: str | None = None) -> list[dict[str, Any]]:
-    """Recordings whose egress is bound (the claim is won before the start call answers)."""
-    return [r for r in recordings(service, room, action) if r["egress"]]
+    """Recordings with an egress that did not fail (a composite's ledger row is written with its claim)."""
+    return [r for r in recordings(service, room, action)
+            if r["egress"] and r["egress"]["status"] not in ("failed", "aborted")]
 
 
 def sandbox_egresses(sandbox: SandboxThread, room: str, kind: str | None = None) -> list[api.EgressInfo]:
@@ -295,7 +296,8 @@ def test_a_failed_start_is_retried_by_the_sweep(
     sandbox.sandbox.faults.no_worker = True  # LiveKit has no egress worker for a moment
     sandbox.call(sandbox.sandbox.join, "retry-room", "alice")
     rec = wait_until(lambda: (r := recordings(service, "retry-room", "composite")) and r[0]["error"] and r[0])
-    assert "no response from servers" in rec["error"] and not rec["egress"]
+    # the failed attempt stays visible: its ledger row, failed with LiveKit's reason
+    assert "no response from servers" in rec["error"] and rec["egress"]["status"] == "failed"
     assert sandbox_egresses(sandbox, "retry-room") == []
     sandbox.sandbox.faults.no_worker = False
     assert service.container.autorecord is not None

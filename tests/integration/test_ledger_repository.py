@@ -22,7 +22,7 @@ def test_one_batch_with_duplicates_adoption_and_reordering(db_url: str) -> None:
     migrate(engine)
     repo = SqlEgressRepository(engine)
     now = datetime.now(UTC)
-    results = repo.observe_batch([
+    results, _ = repo.observe_batch([
         (_obs(EgressStatus.STARTING, 1), _row("EV_1", now), ""),  # unknown egress: adopted
         (_obs(EgressStatus.ACTIVE, 2), _row("EV_2", now), ""),
         (_obs(EgressStatus.ACTIVE, 2), _row("EV_2", now), ""),  # the same event twice in one batch
@@ -39,7 +39,7 @@ def test_one_batch_with_duplicates_adoption_and_reordering(db_url: str) -> None:
     assert [(e.event_id, e.status_after) for e in history] == [
         ("EV_1", EgressStatus.STARTING), ("EV_2", EgressStatus.ACTIVE), ("EV_4", EgressStatus.COMPLETE),
         ("EV_3", EgressStatus.COMPLETE)]
-    again = repo.observe_batch([(_obs(EgressStatus.COMPLETE, 4), _row("EV_4", now), "")], now)
+    again, _ = repo.observe_batch([(_obs(EgressStatus.COMPLETE, 4), _row("EV_4", now), "")], now)
     assert again[0].duplicate_event
     assert len(repo.history(record.id)) == 4
     engine.dispose()

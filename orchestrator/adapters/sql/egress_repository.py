@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Update, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,6 +35,8 @@ from orchestrator.domain.egress import (
 )
 
 from .tables import egress_events, egresses, webhook_events
+
+T = TypeVar("T")
 
 _ATTEMPTS = 10
 
@@ -183,16 +185,22 @@ class SqlEgressRepository:
         self.create_many([record], detail)
         return record
 
-    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
-        """New egresses we are about to start, in one transaction."""
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "", tx: Connection | None = None) -> None:
+        """New egresses we are about to start, in one transaction (or in `tx`, someone else's)."""
         if not records:
             return
-        with self._write() as conn:
-            conn.execute(_INSERT_EGRESS, [_columns(r) for r in records])
-            conn.execute(_INSERT_EVENT, [{
-                "egress_pk": r.id, "at": r.created_at, "source": ChangeSource.API.value,
-                "outcome": Outcome.CREATED.value, "status_before": None, "status_after": r.status.value,
-                "event_id": "", "detail": detail} for r in records])
+        if tx is None:
+            with self._write() as conn:
+                self._create_many(conn, records, detail)
+        else:
+            self._create_many(tx, records, detail)
+
+    def _create_many(self, conn: Connection, records: Sequence[EgressRecord], detail: str) -> None:
+        conn.execute(_INSERT_EGRESS, [_columns(r) for r in records])
+        conn.execute(_INSERT_EVENT, [{
+            "egress_pk": r.id, "at": r.created_at, "source": ChangeSource.API.value,
+            "outcome": Outcome.CREATED.value, "status_before": None, "status_after": r.status.value,
+            "event_id": "", "detail": detail} for r in records])
 
     def observe(
         self,
@@ -223,21 +231,29 @@ class SqlEgressRepository:
         raise RuntimeError(f"could not record an update of {obs.egress_id} after {_ATTEMPTS} attempts")
 
     def observe_batch(
-        self, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime
-    ) -> list[Applied]:
+        self, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime,
+        also: Callable[[Connection, list[int]], T] | None = None,
+    ) -> tuple[list[Applied], T | None]:
         """Many webhooks in one transaction (group commit), each deduplicated and applied in order.
 
-        An item without an observation is only stored. If another writer interferes (a version
-        conflict on PostgreSQL), the batch is rolled back and each item is redone on its own.
+        An item without an observation is only stored. `also(tx, new)` runs in the same transaction,
+        told the positions of the items not seen before. If another writer interferes (a version
+        conflict on PostgreSQL), the batch is rolled back, each item is redone on its own and `also`
+        runs last in a transaction of its own.
         """
         try:
             with self._write() as conn:
                 results = self._observe_many(conn, items, now)
+                extra = also(conn, _new_positions(results)) if also is not None else None
             for applied in results:
                 self._told(applied)
-            return results
+            return results, extra
         except (IntegrityError, _VersionConflict):
-            return [self._observe_alone(obs, webhook, detail, now) for obs, webhook, detail in items]
+            results = [self._observe_alone(obs, webhook, detail, now) for obs, webhook, detail in items]
+            if also is None:
+                return results, None
+            with self._write() as conn:
+                return results, also(conn, _new_positions(results))
 
     def _observe_many(
         self, conn: Connection, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime
@@ -484,6 +500,10 @@ def _record_state(rec: EgressRecord, decision: Decision) -> dict[str, Any]:
         "details": rec.details, "started_at": rec.started_at, "ended_at": rec.ended_at,
         "room_id": rec.room_id,
     }
+
+
+def _new_positions(results: Sequence[Applied]) -> list[int]:
+    return [i for i, applied in enumerate(results) if not applied.duplicate_event]
 
 
 def _append(

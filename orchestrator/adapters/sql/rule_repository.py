@@ -58,6 +58,10 @@ class SqlRuleRepository:
         with self._write_lock, self._engine.begin() as conn:
             yield conn
 
+    def transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        """A write transaction to pass as `tx` (to this repository and the ledger's)."""
+        return self._write()
+
     # ---- rules -------------------------------------------------------------------------------
 
     def create_rule(self, rule: Rule) -> Rule:
@@ -75,13 +79,16 @@ class SqlRuleRepository:
                 (record_rules.c.id == ref) | (record_rules.c.name == ref))).first()
         return _rule(row) if row else None
 
-    def list_rules(self, *, enabled_only: bool = False) -> list[Rule]:
+    def list_rules(self, *, enabled_only: bool = False, tx: Connection | None = None) -> list[Rule]:
+        """By priority; with `tx`, read in that transaction."""
         query = select(record_rules)
         if enabled_only:
             query = query.where(record_rules.c.enabled.is_(True))
+        query = query.order_by(record_rules.c.priority.desc(), record_rules.c.name)
+        if tx is not None:
+            return [_rule(r) for r in tx.execute(query).all()]
         with self._engine.connect() as conn:
-            rows = conn.execute(query.order_by(record_rules.c.priority.desc(), record_rules.c.name)).all()
-        return [_rule(r) for r in rows]
+            return [_rule(r) for r in conn.execute(query).all()]
 
     def update_rule(self, rule: Rule) -> Rule:
         try:
@@ -115,28 +122,49 @@ class SqlRuleRepository:
         return self.open_sessions([(session, claims, expected_since)])[0]
 
     def open_sessions(
-        self, items: list[tuple[RoomSession, list[RecordingClaim], datetime | None]]
+        self, items: list[tuple[RoomSession, list[RecordingClaim], datetime | None]], tx: Connection | None = None
     ) -> list[tuple[RoomSession, bool, list[RecordingClaim]]]:
-        """`open_session` for many rooms in one transaction (rooms starting together share one commit)."""
-        with self._write() as conn:
-            return [self._open_session(conn, session, claims, expected_since)
-                    for session, claims, expected_since in items]
+        """`open_session` for many rooms at once: one insert for the sessions, one for the claims.
 
-    def _open_session(
-        self, conn: Connection, session: RoomSession, claims: list[RecordingClaim], expected_since: datetime | None
-    ) -> tuple[RoomSession, bool, list[RecordingClaim]]:
-        created = conn.execute(self._insert_session, _session_columns(session)).first() is not None
-        row = conn.execute(_OPEN_SESSION, {"sid": session.room_sid}).one()
-        stored = _session(row)
-        if created and expected_since is not None:
-            request = conn.execute(delete(room_requests).where(room_requests.c.room_name == session.room_name)
-                                   .returning(room_requests.c.rule_id, room_requests.c.created_at)).first()
-            if request is not None and request.created_at >= expected_since:
-                claims = [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None)
-                          if c.rule_id == request.rule_id and c.action == ActionKind.COMPOSITE else c
-                          for c in claims]
-        won = self._claim(conn, claims) if stored.ended_at is None else []
-        return stored, created, won
+        With `tx`, inside that transaction (the one storing the webhooks that announced the rooms).
+        A room or claim given twice is created and won by its first occurrence only.
+        """
+        if tx is None:
+            with self._write() as conn:
+                return self._open_sessions(conn, items)
+        return self._open_sessions(tx, items)
+
+    def _open_sessions(
+        self, conn: Connection, items: list[tuple[RoomSession, list[RecordingClaim], datetime | None]]
+    ) -> list[tuple[RoomSession, bool, list[RecordingClaim]]]:
+        if not items:
+            return []
+        inserted = {row.room_sid for row in conn.execute(
+            self._insert_session, [_session_columns(s) for s, _, _ in items])}
+        existing = {s.room_sid for s, _, _ in items} - inserted
+        stored = {row.room_sid: _session(row) for row in conn.execute(
+            select(room_sessions).where(room_sessions.c.room_sid.in_(existing)))} if existing else {}
+        opened: list[tuple[RoomSession, bool, list[RecordingClaim]]] = []
+        for session, claims, _ in items:
+            created = session.room_sid in inserted
+            inserted.discard(session.room_sid)  # a second notice of the same room in this batch did not create it
+            stored.setdefault(session.room_sid, session)
+            opened.append((stored[session.room_sid], created, claims))
+        # A composite POST /v1/rooms asked LiveKit to start itself becomes DELEGATED (once, for a new session).
+        expecting = {s.room_name: since for (s, created, _), (_, _, since) in zip(opened, items, strict=True)
+                     if created and since is not None}
+        if expecting:
+            requests = conn.execute(delete(room_requests).where(room_requests.c.room_name.in_(expecting))
+                                    .returning(room_requests.c.room_name, room_requests.c.rule_id,
+                                               room_requests.c.created_at)).all()
+            delegated = {r.room_name: r.rule_id for r in requests if r.created_at >= expecting[r.room_name]}
+            opened = [(s, created, [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None, egress_pk=None)
+                                    if created and delegated.get(s.room_name) == c.rule_id
+                                    and c.action == ActionKind.COMPOSITE else c for c in claims])
+                      for s, created, claims in opened]
+        wanted = [c for s, _, claims in opened if s.ended_at is None for c in claims]
+        won_keys = self._insert_claims(conn, wanted)
+        return [(s, created, _taken(claims, won_keys) if s.ended_at is None else []) for s, created, claims in opened]
 
     def claim(self, room_sid: str, claims: list[RecordingClaim]) -> list[RecordingClaim]:
         """Insert the claims nobody holds yet, unless the session has ended; returns the ones won."""
@@ -144,14 +172,13 @@ class SqlRuleRepository:
             row = conn.execute(_OPEN_SESSION, {"sid": room_sid}).first()
             if row is None or row.ended_at is not None:
                 return []
-            return self._claim(conn, claims)
+            return _taken(claims, self._insert_claims(conn, claims))
 
-    def _claim(self, conn: Connection, claims: list[RecordingClaim]) -> list[RecordingClaim]:
-        won = []
-        for claim in claims:
-            if conn.execute(self._insert_claim, _claim_columns(claim)).first() is not None:
-                won.append(claim)
-        return won
+    def _insert_claims(self, conn: Connection, claims: list[RecordingClaim]) -> set[str]:
+        """The keys of the claims inserted now (nobody held them), in one statement."""
+        if not claims:
+            return set()
+        return {row.key for row in conn.execute(self._insert_claim, [_claim_columns(c) for c in claims])}
 
     def bind_claim(self, key: str, egress_pk: str, now: datetime) -> None:
         with self._write() as conn:
@@ -279,6 +306,16 @@ class SqlRuleRepository:
     def forget_expected_room(self, room_name: str) -> None:
         with self._write() as conn:
             conn.execute(delete(room_requests).where(room_requests.c.room_name == room_name))
+
+
+def _taken(claims: list[RecordingClaim], won_keys: set[str]) -> list[RecordingClaim]:
+    """The claims whose key was inserted, each key once (consumed from `won_keys`)."""
+    taken = []
+    for claim in claims:
+        if claim.key in won_keys:
+            won_keys.discard(claim.key)
+            taken.append(claim)
+    return taken
 
 
 # ---- rows <-> domain -----------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""The service exactly as `orchestrator serve` runs it, plus one probe for the automatic-recording benchmark:
+each start call's wall-clock time (when aiohttp writes it to LiveKit's connection) and the service's own
+measure (from the room_started request reaching the route) go to the file named by BENCH_STARTS_FILE.
+Run by bench/autorecord_latency.py; not part of the product.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from orchestrator.api.app import create_app
+from orchestrator.cli import run_server, serve_settings
+
+
+def main() -> None:
+    settings = serve_settings(port=int(os.environ["BENCH_PORT"]))
+    app = create_app(settings)
+    inner = app.router.lifespan_context
+    out = open(os.environ["BENCH_STARTS_FILE"], "w", buffering=1)  # noqa: SIM115 (closed at shutdown)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with inner(app) as state:
+            recorder = app.state.container.autorecord
+            metric = recorder.on_start_call
+
+            def probe(room_sid: str, seconds: float) -> None:
+                out.write(f"{room_sid} {time.time():.6f} {seconds:.6f}\n")
+                if metric is not None:
+                    metric(room_sid, seconds)
+
+            recorder.on_start_call = probe
+            yield state
+        out.close()
+
+    app.router.lifespan_context = lifespan
+    run_server(app, settings)
+
+
+if __name__ == "__main__":
+    main()
