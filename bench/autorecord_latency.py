@@ -111,7 +111,7 @@ def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> tuple[l
         service = f"http://127.0.0.1:{port}"
         wait_http(f"{service}/healthz")
         httpx.post(f"{service}/v1/rules", headers={"Authorization": f"Bearer {TOKEN}"},
-                   json={"name": "all", "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
+                   json={"name": f"all-{tag}", "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
         # The rooms appear only now, so that nothing but our room_started webhooks can trigger a recording.
         names = [f"{tag}-room-{i:03d}" for i in range(rooms)]
         sids: dict[str, str] = {}

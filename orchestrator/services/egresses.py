@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,28 +128,39 @@ class EgressLedgerService:
     async def _start_once(
         self, record: EgressRecord, request: EgressRequest, on_sent: Callable[[], None] | None
     ) -> tuple[Observation, bool]:
+        # The first attempt goes straight out (no retry machinery on the path of every start).
+        try:
+            return await self._gateway.start(request, on_sent), False
+        except LiveKitUnavailable:
+            found = await self._after_incomplete_start(record)
+            if found is not None:
+                return found, True
+            if self._attempts <= 1:
+                raise
+        await asyncio.sleep(min(self._backoff, 10 * max(self._backoff, 0.1)))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=self._backoff, max=10 * max(self._backoff, 0.1)),
+            stop=stop_after_attempt(self._attempts - 1),
+            wait=wait_exponential(multiplier=2 * self._backoff, max=10 * max(self._backoff, 0.1)),
             retry=retry_if_exception_type(LiveKitUnavailable),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    found = await self._find_started(record)
-                    if found is not None:
-                        return found, True
+                found = await self._find_started(record)  # an earlier attempt may have started it after all
+                if found is not None:
+                    return found, True
                 try:
-                    first = attempt.retry_state.attempt_number == 1
-                    return await self._gateway.start(request, on_sent if first else None), False
+                    return await self._gateway.start(request), False
                 except LiveKitUnavailable:
-                    log.warning("start of %s did not complete; checking whether it started anyway", record.id)
-                    found = await self._find_started(record)
+                    found = await self._after_incomplete_start(record)
                     if found is not None:
                         return found, True
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _after_incomplete_start(self, record: EgressRecord) -> Observation | None:
+        log.warning("start of %s did not complete; checking whether it started anyway", record.id)
+        return await self._find_started(record)
 
     async def recover_start(self, record: EgressRecord) -> bool:
         """For a row whose start call never answered: bind it to the egress that call made, if any."""
