@@ -322,3 +322,69 @@ def test_limit_reached_starts_the_next_part(on_sqlite: Callable[..., ServiceThre
         first = c.get(f"/v1/egresses/{parts[0]['egress']['id']}").json()
     assert first["status"] == "limit_reached"
     assert len(sandbox_egresses(sandbox, "webinar", "room_composite")) == len(started(service, "webinar", "composite"))
+
+
+def test_sweep_binds_the_auto_egress_of_a_created_room_whose_webhooks_were_all_lost(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread
+) -> None:
+    service = on_sqlite()
+    add_rule(service, name="webinars", match={"room_name_glob": "webinar-*"})
+    sandbox.sandbox.faults.drop_webhooks = True  # room_started and the auto egress's own events: all lost
+    with service.client() as c:
+        assert c.post("/v1/rooms", json={"name": "webinar-7"}).status_code == 200
+    sandbox.call(sandbox.sandbox.join, "webinar-7", "host")
+    wait_until(lambda: len(sandbox_egresses(sandbox, "webinar-7")) == 1)  # LiveKit started it itself
+    assert sessions(service, "webinar-7") == []
+    recorder = service.container.autorecord
+    assert recorder is not None
+
+    def bound() -> bool:
+        service.call(service.container.reconciler.run_once)  # adopts the egress no webhook announced
+        service.call(recorder.sweep)  # opens the session late, delegated, then binds what the ledger has
+        return [r["state"] for r in recordings(service, "webinar-7")] == ["started"]
+
+    wait_until(bound, timeout=10)
+    [info] = sandbox_egresses(sandbox, "webinar-7")
+    [session] = sessions(service, "webinar-7")
+    assert session["source"] == "reconcile" and session["recordings"][0]["egress"]["egress_id"] == info.egress_id
+    service.call(recorder.sweep)
+    assert len(sandbox_egresses(sandbox, "webinar-7")) == 1  # nothing started twice
+
+
+def test_room_started_is_still_recorded_when_the_intake_hook_fails(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhooks are stored without the hook; the change feed then delivers room_started the slow way."""
+    service = on_sqlite()
+    add_rule(service)
+    recorder = service.container.autorecord
+    assert recorder is not None
+
+    def broken(tx: Any, notices: Any) -> None:
+        raise RuntimeError("hook broke")
+
+    monkeypatch.setattr(recorder, "in_transaction", broken)
+    sandbox.call(sandbox.sandbox.join, "fallback-room", "alice")
+    wait_until(lambda: started(service, "fallback-room", "composite"))
+    sandbox.call(sandbox.sandbox.webhooks_idle)
+    assert all(w.http_status == 200 for w in sandbox.sandbox.sent_webhooks if w.event == "room_started")
+    assert len(sandbox_egresses(sandbox, "fallback-room", "room_composite")) == 1
+
+
+def test_start_latency_is_measured_when_the_request_is_written(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread
+) -> None:
+    service = on_sqlite()
+    add_rule(service)
+    seen: list[tuple[str, float]] = []
+    recorder = service.container.autorecord
+    assert recorder is not None
+    metric = recorder.on_start_call
+    assert metric is not None
+    recorder.on_start_call = lambda sid, seconds: (seen.append((sid, seconds)), metric(sid, seconds))  # type: ignore[func-returns-value]
+    sandbox.call(sandbox.sandbox.join, "timed-room", "alice")
+    wait_until(lambda: started(service, "timed-room", "composite"))
+    assert [sid for sid, _ in seen] == [room_sid(sandbox, "timed-room")] and 0 < seen[0][1] < 5
+    with service.client() as c:
+        text = c.get("/metrics").text
+    assert "orchestrator_autorecord_start_seconds_count 1.0" in text
