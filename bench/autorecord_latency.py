@@ -23,6 +23,7 @@ import argparse
 import os
 import platform
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -110,7 +111,10 @@ def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> tuple[l
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         service = f"http://127.0.0.1:{port}"
         wait_http(f"{service}/healthz")
-        httpx.post(f"{service}/v1/rules", headers={"Authorization": f"Bearer {TOKEN}"},
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        for rule in httpx.get(f"{service}/v1/rules", headers=auth).json()["items"]:  # a reused PostgreSQL database
+            httpx.delete(f"{service}/v1/rules/{rule['id']}", headers=auth).raise_for_status()
+        httpx.post(f"{service}/v1/rules", headers=auth,
                    json={"name": f"all-{tag}", "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
         # The rooms appear only now, so that nothing but our room_started webhooks can trigger a recording.
         names = [f"{tag}-room-{i:03d}" for i in range(rooms)]
@@ -178,7 +182,7 @@ def main() -> None:
           f"{'PostgreSQL' if args.db else 'SQLite'}; {args.rooms} rooms at once; target p99 < 50 ms; ms")
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
-            client, own = run_once(args.rooms, args.db, Path(tmp), f"r{run}")
+            client, own = run_once(args.rooms, args.db, Path(tmp), f"r{run}-{secrets.token_hex(3)}")
             p99 = statistics.quantiles(sorted(client), n=100, method="inclusive")[98]
             print(f"run {run + 1}: written -> start call {summary(client)}   "
                   f"(service's own: {summary(own)})  {'MET' if p99 < 50 else 'MISSED'}")
