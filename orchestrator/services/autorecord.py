@@ -225,8 +225,7 @@ class AutoRecorder:
                 await self._roll_over(claim, record, reason="LiveKit's limit was reached")
 
     async def open_session(
-        self, room: RoomFacts, source: SessionSource, *, arrived: float | None = None,
-        with_published: bool = True,
+        self, room: RoomFacts, source: SessionSource, *, with_published: bool = True,
     ) -> RoomSession | None:
         """Record the session and claim its composites; start the ones this call won."""
         now = self._now()
@@ -240,7 +239,7 @@ class AutoRecorder:
         if created:
             log.info("room %s (%s) session opened from %s; %d rule(s) match", room.name, room.sid,
                      source.value, len(matched))
-        await asyncio.gather(*(self._start(c, arrived) for c in won if c.state == ClaimState.CLAIMED))
+        await asyncio.gather(*(self._start(c) for c in won if c.state == ClaimState.CLAIMED))
         if any(c.state == ClaimState.DELEGATED for c in won):
             await self._bind_delegated_from_ledger(stored)
         wants_tracks = any(r.tracks or r.participants for r, _ in matched)
@@ -499,12 +498,10 @@ class AutoRecorder:
             identity=str(r.get("identity", "")) if kind == EgressKind.PARTICIPANT else "",
             file=file, hls=hls, storage=self._s.storage)
 
-    async def _start(self, claim: RecordingClaim, arrived: float | None = None) -> EgressRecord | None:
+    async def _start(self, claim: RecordingClaim) -> EgressRecord | None:
         """Start what a won claim stands for and bind the egress to it; a failure is left for the sweep."""
         try:
             request = self.request_of(claim)
-            if arrived is not None and self.on_start_call is not None:
-                self.on_start_call(claim.room_sid, time.perf_counter() - arrived)
             record = await self._egresses.start(request)
         except OrchestratorError as exc:
             await self._claim_failed(claim, exc)
