@@ -117,6 +117,9 @@ class Container:
 
     async def aclose(self) -> None:
         await self.webhook_batcher.aclose()
+        if self.autorecord is not None:
+            await self.autorecord.aclose()
+        await self.egresses.aclose()
         await self.callbacks.aclose()
         await self.gateway.aclose()
         if self.checkpointer is not None:

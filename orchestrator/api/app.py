@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -59,6 +60,20 @@ async def _sandbox(container: Container) -> AsyncIterator[None]:
         await sandbox.aclose()
 
 
+_frozen = False
+
+
+def _freeze_startup_heap() -> None:
+    """Move what start-up built (modules, the container, caches: ~170,000 objects) out of the garbage
+    collector's sight, once per process. A full collection over them took 35-45 ms, a stall of every
+    request it landed in (a burst of room_started webhooks makes the objects that trigger one)."""
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -79,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler.start()
             callbacks_task = asyncio.create_task(container.callbacks.run(), name="callback-delivery")
             await container.broadcasts.rebuild()
+            _freeze_startup_heap()
             try:
                 yield
             finally:

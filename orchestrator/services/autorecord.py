@@ -50,6 +50,7 @@ from orchestrator.domain.sessions import (
 
 from .changes import EgressChange
 from .egresses import START_REQUESTED, EgressLedgerService
+from .group_commit import GroupCommit
 from .ports import Clock, RoomGateway
 from .webhooks import Handled
 
@@ -135,6 +136,8 @@ class AutoRecorder:
         self._flushing = False
         self._flusher: asyncio.Future[None] | None = None
         self._launching: set[asyncio.Future[None]] = set()
+        # Claims whose egress started, bound together (a burst of rooms is a burst of answers).
+        self._bind = GroupCommit(rules.bind_claims, "claim-binding")
 
     # ---- rules -------------------------------------------------------------------------------
 
@@ -382,7 +385,7 @@ class AutoRecorder:
         finally:
             if not told:
                 written()
-        await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+        await self._bind((claim.key, record.id, self._now()))
 
     async def _claim_failed(self, claim: RecordingClaim, exc: OrchestratorError) -> None:
         attempts = claim.attempts + 1
@@ -391,6 +394,9 @@ class AutoRecorder:
         log.warning("automatic %s recording of %s (rule %s) did not start: %s%s", claim.action.value,
                     claim.room_name, claim.rule_id, exc.message, "; will retry" if retry else "")
         await run_in_threadpool(self._rules.fail_claim, claim.key, exc.message, retry, self._now())
+
+    async def aclose(self) -> None:
+        await self._bind.aclose()
 
     async def close_session(self, room_sid: str, why: str) -> int:
         """End the session; stop every recording of it that still runs. Returns how many were stopped."""

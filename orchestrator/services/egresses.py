@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from starlette.concurrency import run_in_threadpool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
@@ -31,6 +32,7 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import new_egress_pk
 from orchestrator.domain.requests import EgressRequest, check_stream_url, validate
 
+from .group_commit import GroupCommit
 from .ports import Clock, EgressGateway
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,11 @@ class EgressLedgerService:
     ) -> None:
         self._repo, self._gateway, self._now = repo, gateway, clock
         self._attempts, self._backoff = start_attempts, retry_backoff_s
+        # LiveKit's answers to start calls made together (a burst of rooms) are stored together.
+        self._answers = GroupCommit(repo.observe_answers, "start-answers")
+
+    async def aclose(self) -> None:
+        await self._answers.aclose()
 
     # ---- queries -----------------------------------------------------------------------------
 
@@ -82,7 +89,7 @@ class EgressLedgerService:
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
-        [record] = self.prepare([request])
+        [record] = await run_in_threadpool(self.prepare, [request])
         return await self.launch(record, request)
 
     def prepare(self, requests: list[EgressRequest]) -> list[EgressRecord]:
@@ -110,18 +117,17 @@ class EgressLedgerService:
         try:
             observation, recovered = await self._start_once(record, request, on_sent)
         except LiveKitRejected as exc:
-            self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
-                                    error=f"LiveKit refused the start: {exc.message}",
+            await run_in_threadpool(self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.API,
+                                    self._now(), error=f"LiveKit refused the start: {exc.message}",
                                     error_code=exc.http_status)
             raise
         except LiveKitUnavailable as exc:
-            self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.API, self._now(),
-                                    error=f"could not start: {exc.message}", error_code=503)
+            await run_in_threadpool(self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.API,
+                                    self._now(), error=f"could not start: {exc.message}", error_code=503)
             raise
         detail = (f"the start call did not complete, but LiveKit had started {observation.egress_id}: adopted"
                   if recovered else f"LiveKit accepted the start as {observation.egress_id}")
-        applied = self._repo.observe(observation, ChangeSource.API, self._now(), bind_to=record.id,
-                                     detail=detail)
+        applied = await self._answers((observation, self._now(), record.id, detail))
         assert applied.record is not None
         return applied.record
 
@@ -167,8 +173,9 @@ class EgressLedgerService:
         found = await self._find_started(record)
         if found is None:
             return False
-        self._repo.observe(found, ChangeSource.RECONCILE, self._now(), bind_to=record.id,
-                           detail=f"the start call never answered; LiveKit had started {found.egress_id}: adopted")
+        await run_in_threadpool(
+            self._repo.observe, found, ChangeSource.RECONCILE, self._now(), bind_to=record.id,
+            detail=f"the start call never answered; LiveKit had started {found.egress_id}: adopted")
         return True
 
     async def _find_started(self, record: EgressRecord) -> Observation | None:
@@ -184,7 +191,7 @@ class EgressLedgerService:
                 continue
             if obs.started_at and obs.started_at < record.created_at - _CLOCK_SKEW:
                 continue
-            owner = self._repo.get(obs.egress_id)
+            owner = await run_in_threadpool(self._repo.get, obs.egress_id)
             if owner is not None and owner.origin == Origin.API and owner.id != record.id:
                 continue  # another of our own requests made that one
             log.info("adopting %s for %s: the start call failed but LiveKit started it",
@@ -195,7 +202,7 @@ class EgressLedgerService:
     # ---- stop and update ---------------------------------------------------------------------
 
     async def stop(self, ref: str) -> EgressRecord:
-        record = self.get(ref)
+        record = await run_in_threadpool(self.get, ref)
         if record.status.terminal:
             return record
         if record.egress_id is None:
@@ -205,8 +212,9 @@ class EgressLedgerService:
         except EgressAlreadyEnded:
             return await self.refresh(record, ChangeSource.API)
         except EgressUnknownToLiveKit:
-            return self._lost(record, ChangeSource.API)
-        applied = self._repo.observe(obs, ChangeSource.API, self._now(), detail="stop requested")
+            return await self._lost(record, ChangeSource.API)
+        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(),
+                                          detail="stop requested")
         assert applied.record is not None
         return applied.record
 
@@ -214,7 +222,7 @@ class EgressLedgerService:
         self, ref: str, *, layout: str | None = None, add_stream_urls: list[str] | None = None,
         remove_stream_urls: list[str] | None = None,
     ) -> EgressRecord:
-        record = self.get(ref)
+        record = await run_in_threadpool(self.get, ref)
         if record.status.terminal:
             raise Conflict(f"egress {record.id} has ended ({record.status.value}); it cannot be changed")
         if record.egress_id is None:
@@ -231,12 +239,13 @@ class EgressLedgerService:
             if add or remove:
                 obs = await self._gateway.update_stream(record.egress_id, add, remove)
         except EgressUnknownToLiveKit:
-            return self._lost(record, ChangeSource.API)
+            return await self._lost(record, ChangeSource.API)
         except EgressAlreadyEnded:
             await self.refresh(record, ChangeSource.API)
             raise
         assert obs is not None
-        applied = self._repo.observe(obs, ChangeSource.API, self._now(), detail="update requested")
+        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(),
+                                          detail="update requested")
         assert applied.record is not None
         return applied.record
 
@@ -246,15 +255,15 @@ class EgressLedgerService:
         try:
             found = await self._gateway.list_egresses(egress_id=record.egress_id)
         except EgressUnknownToLiveKit:
-            return self._lost(record, source)
+            return await self._lost(record, source)
         if not found:
-            return self._lost(record, source)
-        applied = self._repo.observe(found[0], source, self._now())
+            return await self._lost(record, source)
+        applied = await run_in_threadpool(self._repo.observe, found[0], source, self._now())
         return applied.record or record
 
-    def _lost(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
-        applied = self._repo.force_status(
-            record.id, EgressStatus.FAILED, source, self._now(),
+    async def _lost(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
+        applied = await run_in_threadpool(
+            self._repo.force_status, record.id, EgressStatus.FAILED, source, self._now(),
             error="LiveKit no longer knows this egress (its worker or server may have restarted)",
             error_code=404)
         return applied.record or record
@@ -263,7 +272,7 @@ class EgressLedgerService:
 
     async def stop_quietly(self, ref: str) -> None:
         """Stop by our id or LiveKit's; failures are only logged (the reconciler follows up)."""
-        record = self._repo.get(ref)
+        record = await run_in_threadpool(self._repo.get, ref)
         egress_id = record.egress_id if record is not None else ref
         if not egress_id:
             return
@@ -273,5 +282,5 @@ class EgressLedgerService:
             log.info("stop of %s: %s", egress_id, exc.message)
             return
         if record is not None:
-            self._repo.observe(obs, ChangeSource.API, self._now(), detail="stop requested")
+            await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(), detail="stop requested")
 

@@ -153,8 +153,12 @@ def test_rollover_at_a_small_cap_yields_ordered_parts(service_factory: Any, sand
     wait_until(lambda: len(recordings(service, "lecture")) >= 3, timeout=15)
     sandbox.call(sandbox.sandbox.close_room, "lecture")
     wait_until(lambda: sessions(service, "lecture")[0]["ended_at"])
-    wait_until(lambda: all((r["egress"] or {}).get("status") in ("complete", "aborted")
-                           for r in recordings(service, "lecture")))
+    try:
+        wait_until(lambda: all((r["egress"] or {}).get("status") in ("complete", "aborted")
+                               for r in recordings(service, "lecture")))
+    except AssertionError as exc:  # say which part did not end
+        raise AssertionError([(r["part"], r["state"], r["egress"] and r["egress"]["status"])
+                              for r in recordings(service, "lecture")]) from exc
     [session] = sessions(service, "lecture")
     parts = [r for r in session["recordings"] if r["action"] == "composite"]
     assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository, WebhookRow
+from orchestrator.adapters.sql.egress_repository import Applied, SqlEgressRepository, WebhookRow
 from orchestrator.adapters.sql.engine import build_engine, migrate
-from orchestrator.domain.egress import EgressStatus, Observation, Outcome
+from orchestrator.domain.egress import EgressKind, EgressRecord, EgressStatus, Observation, Origin, Outcome
 
 
 def _obs(status: EgressStatus, ns: int) -> Observation:
@@ -42,4 +42,35 @@ def test_one_batch_with_duplicates_adoption_and_reordering(db_url: str) -> None:
     again, _ = repo.observe_batch([(_obs(EgressStatus.COMPLETE, 4), _row("EV_4", now), "")], now)
     assert again[0].duplicate_event
     assert len(repo.history(record.id)) == 4
+    engine.dispose()
+
+
+def test_answers_to_start_calls_bound_together_and_one_bad_item_alone(db_url: str) -> None:
+    engine = build_engine(db_url)
+    migrate(engine)
+    repo = SqlEgressRepository(engine)
+    now = datetime.now(UTC)
+    rows = [EgressRecord(id=f"egr_answer{i}", egress_id=None, kind=EgressKind.ROOM_COMPOSITE, room_name=f"room{i}",
+                         status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now)
+            for i in range(3)]
+    repo.create_many(rows, detail="start requested")
+    answers = [(Observation(egress_id=f"EG_answer{i}", status=EgressStatus.STARTING, room_name=f"room{i}",
+                            updated_at_ns=1), now, row.id, "accepted") for i, row in enumerate(rows)]
+    results = repo.observe_answers(answers)
+    assert [r.record.egress_id for r in results if isinstance(r, Applied) and r.record] == \
+        ["EG_answer0", "EG_answer1", "EG_answer2"]
+    # A row that does not exist spoils the batch's transaction: the others are still bound, one by one.
+    more = [EgressRecord(id="egr_answer9", egress_id=None, kind=EgressKind.ROOM_COMPOSITE, room_name="room9",
+                         status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now)]
+    repo.create_many(more)
+    mixed = repo.observe_answers([
+        (Observation(egress_id="EG_answer9", status=EgressStatus.ACTIVE, room_name="room9", updated_at_ns=2),
+         now, "egr_answer9", ""),
+        (Observation(egress_id="EG_answerX", status=EgressStatus.ACTIVE, room_name="roomX", updated_at_ns=2),
+         now, "egr_missing", ""),
+    ])
+    assert isinstance(mixed[0], Applied) and isinstance(mixed[1], KeyError)
+    bound = repo.get("EG_answer9")
+    assert bound is not None and bound.id == "egr_answer9" and bound.status == EgressStatus.ACTIVE
+    assert repo.get("EG_answerX") is None  # nothing half-written for the bad one
     engine.dispose()

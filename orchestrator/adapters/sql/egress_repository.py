@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from orchestrator.domain.egress import (
 
 from .tables import egress_events, egresses, webhook_events
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _ATTEMPTS = 10
@@ -229,6 +231,28 @@ class SqlEgressRepository:
             except (IntegrityError, _VersionConflict):
                 continue
         raise RuntimeError(f"could not record an update of {obs.egress_id} after {_ATTEMPTS} attempts")
+
+    def observe_answers(self, items: Sequence[tuple[Observation, datetime, str, str]]) -> list[Applied | Exception]:
+        """LiveKit's answers to many of our start calls, each bound to its row, in one transaction.
+
+        Items are (observation, now, row id, detail). If anything goes wrong (another writer interfered,
+        a row is missing), each is redone on its own (`observe`), and one that still fails gets its
+        exception in its place.
+        """
+        try:
+            with self._write() as conn:
+                results = [self._observe(conn, obs, ChangeSource.API, now, None, pk, detail)
+                           for obs, now, pk, detail in items]
+            return [self._told(applied) for applied in results]
+        except Exception as exc:  # a conflict, or one bad item: nothing was committed
+            log.debug("storing %d start answers together failed (%s); one by one", len(items), exc)
+        alone: list[Applied | Exception] = []
+        for obs, now, pk, detail in items:
+            try:
+                alone.append(self.observe(obs, ChangeSource.API, now, bind_to=pk, detail=detail))
+            except Exception as exc:
+                alone.append(exc)
+        return alone
 
     def observe_batch(
         self, items: Sequence[tuple[Observation | None, WebhookRow, str]], now: datetime,

@@ -32,6 +32,8 @@ from .rule_tables import record_rules, recording_claims, room_requests, room_ses
 
 _OPEN_SESSION = select(room_sessions).where(room_sessions.c.room_sid == bindparam("sid"))
 _CLAIM_BY_KEY = select(recording_claims).where(recording_claims.c.key == bindparam("key"))
+_BIND_CLAIM = update(recording_claims).where(recording_claims.c.key == bindparam("k")).values(
+    state=ClaimState.STARTED.value, egress_pk=bindparam("pk"), error="", retry_at=None, updated_at=bindparam("now"))
 
 
 class SqlRuleRepository:
@@ -181,9 +183,13 @@ class SqlRuleRepository:
         return {row.key for row in conn.execute(self._insert_claim, [_claim_columns(c) for c in claims])}
 
     def bind_claim(self, key: str, egress_pk: str, now: datetime) -> None:
+        self.bind_claims([(key, egress_pk, now)])
+
+    def bind_claims(self, items: list[tuple[str, str, datetime]]) -> list[None]:
+        """Claims whose egress started: (key, egress row id, now) each, in one transaction."""
         with self._write() as conn:
-            conn.execute(update(recording_claims).where(recording_claims.c.key == key).values(
-                state=ClaimState.STARTED.value, egress_pk=egress_pk, error="", retry_at=None, updated_at=now))
+            conn.execute(_BIND_CLAIM, [{"k": key, "pk": pk, "now": now} for key, pk, now in items])
+        return [None] * len(items)
 
     def fail_claim(self, key: str, error: str, retry_at: datetime | None, now: datetime) -> None:
         with self._write() as conn:
