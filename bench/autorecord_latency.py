@@ -14,7 +14,9 @@ connection (opened beforehand, as LiveKit's webhook client keeps its connections
 Both clocks are this machine's. "service" is the service's own measure of the same interval, from the
 request reaching the webhook route (it leaves out the HTTP server's queue). Every room must get exactly
 one ledger row and one start call.
-Run:  .venv/bin/python bench/autorecord_latency.py  [--rooms 100 --runs 3 --db URL]
+Before the burst, one room starts alone: a service in steady state has compiled its statements and holds a
+connection to LiveKit (that room is not counted).
+Run:  .venv/bin/python bench/autorecord_latency.py  [--rooms 100 --runs 10 --db URL]
 """
 
 from __future__ import annotations
@@ -184,17 +186,21 @@ def summary(ms: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rooms", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--db", default=None, help="PostgreSQL URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     print(f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{'PostgreSQL' if args.db else 'SQLite'}; {args.rooms} rooms at once; target p99 < 50 ms; ms")
+    p99s = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
             client, own = run_once(args.rooms, args.db, Path(tmp), f"r{run}-{secrets.token_hex(3)}")
-            p99 = statistics.quantiles(sorted(client), n=100, method="inclusive")[98]
+            p99s.append(statistics.quantiles(sorted(client), n=100, method="inclusive")[98])
             print(f"run {run + 1}: written -> start call {summary(client)}   "
-                  f"(service's own: {summary(own)})  {'MET' if p99 < 50 else 'MISSED'}")
+                  f"(service's own: {summary(own)})  {'MET' if p99s[-1] < 50 else 'MISSED'}")
+    # One run is one burst, and this machine's noise moves a burst by a third: judge the runs together.
+    print(f"p99 over {len(p99s)} runs: median {statistics.median(p99s):.1f}, best {min(p99s):.1f}, "
+          f"worst {max(p99s):.1f}; under 50 ms in {sum(p < 50 for p in p99s)} of {len(p99s)}")
 
 
 if __name__ == "__main__":
