@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import httpx
+from common import free_port, wait_http  # bench/common.py (the scripts run from bench/)
 from livekit import api
 from sqlalchemy import func, select
 
@@ -45,24 +46,6 @@ from orchestrator.sandbox import sign_webhook, webhook_body
 ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef0123456789"
 TOKEN = "bench-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def read_response(sock: socket.socket) -> tuple[int, bytes]:

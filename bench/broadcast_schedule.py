@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from common import free_port, wait_http  # bench/common.py (the scripts run from bench/)
 from sqlalchemy import select
 
 from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
@@ -43,14 +44,6 @@ from orchestrator.domain.ids import new_id
 ROOT = Path(__file__).resolve().parent.parent
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef0123456789"
 TOKEN = "bench-token-0123456789"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def load(database: str, total: int, due: int, due_at: datetime) -> None:
@@ -75,18 +68,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def main() -> None:

@@ -22,18 +22,13 @@ import time
 from pathlib import Path
 
 import aiohttp
+from common import free_port  # bench/common.py (the scripts run from bench/)
 from livekit import api
 
 from orchestrator.sandbox import sign_webhook, webhook_body
 
 KEY, SECRET = "bench-key", "bench-secret-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_events(n: int, egresses: int = 200) -> list[tuple[bytes, str]]:

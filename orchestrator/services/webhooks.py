@@ -16,11 +16,10 @@ from orchestrator.domain.egress import Outcome
 from orchestrator.domain.events import WebhookNotice
 
 from .changes import ChangeFeed
+from .group_commit import next_batch
 from .ports import Clock
 
 log = logging.getLogger(__name__)
-
-_MAX_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -89,20 +88,6 @@ class WebhookIngestService:
 _HOLD_ANSWERS_S = 0.25
 
 
-async def _settle(queue: asyncio.Queue[Any]) -> None:
-    """Let the requests the event loop already holds reach the queue before a batch is cut.
-
-    A burst of webhooks is read over a few turns of the loop; without this the first one or two would
-    make a transaction of their own, whose fixed cost everyone behind them then waits for. Alone, a
-    webhook waits one turn of the loop (microseconds)."""
-    size = -1
-    for _ in range(64):
-        if queue.qsize() == size or queue.qsize() >= _MAX_BATCH:
-            return
-        size = queue.qsize()
-        await asyncio.sleep(0)
-
-
 def _answer(batch: list[tuple[WebhookNotice, asyncio.Future[Ingested]]], results: list[Ingested]) -> None:
     for (_, future), result in zip(batch, results, strict=True):
         if not future.done():
@@ -162,10 +147,7 @@ class WebhookBatcher:
 
     async def _run(self, queue: asyncio.Queue[tuple[WebhookNotice, asyncio.Future[Ingested]]]) -> None:
         while True:
-            batch = [await queue.get()]
-            await _settle(queue)
-            while not queue.empty() and len(batch) < _MAX_BATCH:
-                batch.append(queue.get_nowait())
+            batch = await next_batch(queue, settle=True)
             notices = [n for n, _ in batch]
             try:
                 results, handled = await self._store(notices)

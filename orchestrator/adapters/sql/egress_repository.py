@@ -245,7 +245,7 @@ class SqlEgressRepository:
                            for obs, now, pk, detail in items]
             return [self._told(applied) for applied in results]
         except Exception as exc:  # a conflict, or one bad item: nothing was committed
-            log.debug("storing %d start answers together failed (%s); one by one", len(items), exc)
+            log.debug("storing %d start answers together failed (%s); one by one", len(items), type(exc).__name__)
         alone: list[Applied | Exception] = []
         for obs, now, pk, detail in items:
             try:
