@@ -385,7 +385,14 @@ class AutoRecorder:
         finally:
             if not told:
                 written()
-        await self._bind((claim.key, record.id, self._now()))
+        if not await self._bind((claim.key, record.id, self._now())):
+            await self._ended_while_starting(claim, record)
+
+    async def _ended_while_starting(self, claim: RecordingClaim, record: EgressRecord) -> None:
+        """The room ended while this start call was out: close_session could not see the egress, so stop it."""
+        log.info("room session %s ended while %s of %s was starting: stopping %s", claim.room_sid,
+                 claim.action.value, claim.room_name, record.egress_id)
+        await self._egresses.stop_quietly(record.id)
 
     async def _claim_failed(self, claim: RecordingClaim, exc: OrchestratorError) -> None:
         attempts = claim.attempts + 1
@@ -512,7 +519,8 @@ class AutoRecorder:
         except OrchestratorError as exc:
             await self._claim_failed(claim, exc)
             return None
-        await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+        if not await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now()):
+            await self._ended_while_starting(claim, record)
         return record
 
     async def _retry(self, claim: RecordingClaim) -> None:
@@ -528,7 +536,8 @@ class AutoRecorder:
                     continue  # another claim's recording
                 if record.egress_id is None and not await self._egresses.recover_start(record):
                     continue  # its start call never answered, and LiveKit has nothing: start again
-                await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now())
+                if not await run_in_threadpool(self._rules.bind_claim, claim.key, record.id, self._now()):
+                    await self._ended_while_starting(claim, record)
                 return
         await self._start(claim)
 

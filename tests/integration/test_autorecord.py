@@ -392,3 +392,24 @@ def test_start_latency_is_measured_when_the_request_is_written(
     with service.client() as c:
         text = c.get("/metrics").text
     assert "orchestrator_autorecord_start_seconds_count 1.0" in text
+
+
+def test_a_room_that_ends_while_its_start_call_is_out_has_that_recording_stopped(
+    on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread
+) -> None:
+    """room_finished cancels the claim before LiveKit answers the start: the answer's egress must still stop."""
+    service = on_sqlite()
+    add_rule(service, name="brief")
+    sandbox.sandbox.faults.start_response_delay = 2.0  # LiveKit starts the egress but answers late
+    sandbox.sandbox.faults.outlive_room = True  # and the egress would run on until someone stops it
+    sandbox.call(sandbox.sandbox.join, "brief-room", "alice")
+    wait_until(lambda: [i.status for i in sandbox_egresses(sandbox, "brief-room")] == [api.EGRESS_ACTIVE])
+    sandbox.call(sandbox.sandbox.close_room, "brief-room")
+    [session] = wait_until(lambda: (s := sessions(service, "brief-room")) and s[0]["ended_at"] and s)
+    assert session["recordings"][0]["state"] == "cancelled"  # closed while the call was still out
+    [info] = sandbox_egresses(sandbox, "brief-room")
+    wait_until(lambda: sandbox.sandbox.egress_info(info.egress_id).status == api.EGRESS_COMPLETE,  # type: ignore[union-attr]
+               timeout=10)
+    [rec] = recordings(service, "brief-room")
+    assert rec["state"] == "cancelled" and rec["egress"]["egress_id"] == info.egress_id
+    assert "ended while its start call was out" in rec["error"]

@@ -32,8 +32,14 @@ from .rule_tables import record_rules, recording_claims, room_requests, room_ses
 
 _OPEN_SESSION = select(room_sessions).where(room_sessions.c.room_sid == bindparam("sid"))
 _CLAIM_BY_KEY = select(recording_claims).where(recording_claims.c.key == bindparam("key"))
-_BIND_CLAIM = update(recording_claims).where(recording_claims.c.key == bindparam("k")).values(
+_BIND_CLAIM = update(recording_claims).where(
+    recording_claims.c.key == bindparam("k"), recording_claims.c.state != ClaimState.CANCELLED.value).values(
     state=ClaimState.STARTED.value, egress_pk=bindparam("pk"), error="", retry_at=None, updated_at=bindparam("now"))
+# The session ended while the start call was out: keep the claim cancelled, but say which egress it made.
+_BIND_CANCELLED = update(recording_claims).where(
+    recording_claims.c.key == bindparam("k"), recording_claims.c.state == ClaimState.CANCELLED.value).values(
+    egress_pk=bindparam("pk"), error="the room ended while its start call was out; stopped",
+    updated_at=bindparam("now"))
 
 
 class SqlRuleRepository:
@@ -182,14 +188,23 @@ class SqlRuleRepository:
             return set()
         return {row.key for row in conn.execute(self._insert_claim, [_claim_columns(c) for c in claims])}
 
-    def bind_claim(self, key: str, egress_pk: str, now: datetime) -> None:
-        self.bind_claims([(key, egress_pk, now)])
+    def bind_claim(self, key: str, egress_pk: str, now: datetime) -> bool:
+        return self.bind_claims([(key, egress_pk, now)])[0]
 
-    def bind_claims(self, items: list[tuple[str, str, datetime]]) -> list[None]:
-        """Claims whose egress started: (key, egress row id, now) each, in one transaction."""
+    def bind_claims(self, items: list[tuple[str, str, datetime]]) -> list[bool]:
+        """Claims whose egress started: (key, egress row id, now) each, in one transaction.
+
+        Each answer is False when the claim's session ended (and cancelled it) while the start call was out:
+        the caller must stop that egress, since close_session could not see it.
+        """
+        params = [{"k": key, "pk": pk, "now": now} for key, pk, now in items]
         with self._write() as conn:
-            conn.execute(_BIND_CLAIM, [{"k": key, "pk": pk, "now": now} for key, pk, now in items])
-        return [None] * len(items)
+            conn.execute(_BIND_CLAIM, params)
+            conn.execute(_BIND_CANCELLED, params)
+            cancelled = {row.key for row in conn.execute(select(recording_claims.c.key).where(
+                recording_claims.c.key.in_([key for key, _, _ in items]),
+                recording_claims.c.state == ClaimState.CANCELLED.value))}
+        return [key not in cancelled for key, _, _ in items]
 
     def fail_claim(self, key: str, error: str, retry_at: datetime | None, now: datetime) -> None:
         with self._write() as conn:
