@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.sandbox import SandboxThread
+from tests.conftest import make_settings
 from tests.harness import ServiceThread, wait_until
 from tests.integration.s3_server import CALLBACK_SECRET, CallbackReceiver, receiver  # noqa: F401 - fixture
 
@@ -326,3 +329,45 @@ def test_callback_url_credentials_are_not_shown(service: ServiceThread) -> None:
         assert r.json()["callback_urls"] == ["https://hooks.example.com:8443/b"]
         shown = c.get(f"/v1/broadcasts/{r.json()['id']}").text + c.get("/v1/broadcasts").text
     assert "hook-pass-123" not in r.text + shown and "tok-456" not in r.text + shown
+
+
+def test_a_command_waiting_for_the_database_does_not_stall_the_service(sandbox: SandboxThread, tmp_path: Any) -> None:
+    """On SQLite writers queue for one lock; a broadcast command waits for it in a worker thread, so the event
+    loop (every other request, every webhook) goes on meanwhile."""
+    service = ServiceThread(make_settings(f"sqlite:///{tmp_path / 'o.db'}", sandbox, tmp_path / "data")).start()
+    try:
+        start = datetime.now(UTC) + timedelta(hours=1)
+        with service.client() as c:
+            created = c.post("/v1/broadcasts", json=body(start_at=iso(start)))
+        assert created.status_code == 201, created.text
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with service.container.repo.write_lock:  # e.g. a big webhook batch being committed
+                held.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(5)
+        answers: list[Any] = []
+
+        def cancel() -> None:
+            with service.client() as c:
+                answers.append(c.delete(f"/v1/broadcasts/{created.json()['id']}"))
+
+        canceller = threading.Thread(target=cancel)
+        canceller.start()
+        time.sleep(0.3)  # the cancel is now waiting for the database
+        began = time.monotonic()
+        with service.client() as c:
+            assert c.get("/healthz").status_code == 200
+        waited = time.monotonic() - began
+        assert not answers  # still waiting: the lock is held
+        release.set()
+        canceller.join(10)
+        holder.join(10)
+        assert waited < 1.0, f"/healthz took {waited:.2f} s while a command waited for the database"
+        assert answers and answers[0].status_code == 200 and answers[0].json()["state"] == "cancelled"
+    finally:
+        service.stop()
