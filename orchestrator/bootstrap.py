@@ -115,6 +115,10 @@ class Container:
     checkpointer: WalCheckpointer | None = None
     autorecord: AutoRecorder | None = None  # attach_autorecord() sets it
 
+    async def keep_warm(self) -> None:
+        """Connections to LiveKit open ahead of a burst of start calls (ORCHESTRATOR_LIVEKIT_WARM_CONNECTIONS)."""
+        await self.gateway.keep_warm(self.settings.livekit_warm_connections)
+
     async def aclose(self) -> None:
         await self.webhook_batcher.aclose()
         if self.autorecord is not None:

@@ -62,8 +62,11 @@ class ApsTimer:
             self._scheduler.remove_job(key)
 
 
-def add_periodic(scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], seconds: float, key: str) -> None:
-    """A periodic job whose failures are logged, never fatal; one at a time, late runs merged."""
+def add_periodic(
+    scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]], seconds: float, key: str, *, now: bool = False
+) -> None:
+    """A periodic job whose failures are logged, never fatal; one at a time, late runs merged. With `now`, its
+    first run is at start-up (in the background), not one period later."""
 
     async def run() -> None:
         try:
@@ -71,8 +74,9 @@ def add_periodic(scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[None]]
         except Exception:
             log.exception("%s failed", key)
 
+    first = {"next_run_time": datetime.now(UTC)} if now else {}
     scheduler.add_job(run, "interval", seconds=seconds, id=key, max_instances=1, coalesce=True,
-                      misfire_grace_time=None)
+                      misfire_grace_time=None, **first)
 
 
 def add_recording_jobs(

@@ -61,6 +61,7 @@ async def _sandbox(container: Container) -> AsyncIterator[None]:
 
 
 _frozen = False
+_WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
 
 
 def _freeze_startup_heap() -> None:
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         add_recording_jobs(scheduler, container.recordings, settings.recordings_verify_interval_s,
                            settings.recordings_retention_interval_s)
         add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)
+        add_periodic(scheduler, container.keep_warm, _WARM_EVERY_S, "livekit-warm-connections", now=True)
         async with _sandbox(container):
             scheduler.start()
             callbacks_task = asyncio.create_task(container.callbacks.run(), name="callback-delivery")

@@ -14,13 +14,17 @@ import uvicorn
 
 from .server import SandboxLiveKit
 
+_IDLE_FOREVER_S = 7 * 24 * 3600
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # noqa: S105 - LiveKit's well-known dev-mode pair
 
 
 def _server(sandbox: SandboxLiveKit, host: str, port: int, log_level: str) -> uvicorn.Server:
+    # LiveKit's HTTP server is a Go http.Server with only a Handler set: no idle timeout, so a client's
+    # keep-alive connections stay open until the client closes them (uvicorn's default closes them after 5 s).
     config = uvicorn.Config(
-        sandbox.app, host=host, port=port, lifespan="off", log_level=log_level, access_log=False
+        sandbox.app, host=host, port=port, lifespan="off", log_level=log_level, access_log=False,
+        timeout_keep_alive=_IDLE_FOREVER_S,
     )
     return uvicorn.Server(config)
 
@@ -101,6 +105,10 @@ class SandboxThread:
             await serving
         finally:
             await self._sandbox.aclose()
+
+    def open_connections(self) -> int:
+        """How many client connections the sandbox's HTTP server holds open now (keep-alive ones included)."""
+        return len(self._server.server_state.connections) if self._server is not None else 0
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` on the sandbox loop (awaiting it if it is a coroutine)."""
