@@ -95,3 +95,35 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
         value = predicate()
     return value
+
+
+def answers_while_the_database_is_held(service: ServiceThread, action: Callable[[], Any]) -> tuple[float, Any]:
+    """Hold SQLite's one writer (as a big webhook batch would), run `action` in a thread meanwhile, and time a
+    `/healthz` while the action waits for the database. Returns (seconds /healthz took, the action's result)."""
+    held, release = threading.Event(), threading.Event()
+    results: list[Any] = []
+
+    def hold() -> None:
+        with service.container.repo.write_lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    worker = threading.Thread(target=lambda: results.append(action()))
+    worker.start()
+    try:
+        time.sleep(0.3)  # the action is now waiting for the database
+        began = time.monotonic()
+        with service.client() as c:
+            assert c.get("/healthz").status_code == 200
+        waited = time.monotonic() - began
+        # (if /healthz was held up, the action may be done by now: the caller's check on `waited` says so)
+        assert not results or waited >= 1.0, "the action did not wait for the database: the test proves nothing"
+    finally:
+        release.set()
+        worker.join(10)
+        holder.join(10)
+    assert results, "the action did not finish once the database was free"
+    return waited, results[0]

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from starlette.concurrency import run_in_threadpool
+
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.domain.egress import (
     ChangeSource,
@@ -64,14 +66,14 @@ class Reconciler:
             report.errors.append(exc.message)
             log.warning("reconcile skipped: %s", exc.message)
             return report
-        ledger = self._repo.unfinished()
+        ledger = await run_in_threadpool(self._repo.unfinished)
         for record in ledger:
             report.checked += 1
             await self._reconcile_one(record, known, report)
         # Egresses LiveKit runs that the ledger has never heard of (their webhooks were lost).
         for obs in known.values():
-            if not obs.status.terminal and self._repo.get(obs.egress_id) is None:
-                applied = self._repo.observe(obs, ChangeSource.RECONCILE, self._now(),
+            if not obs.status.terminal and await run_in_threadpool(self._repo.get, obs.egress_id) is None:
+                applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, self._now(),
                                              detail="adopted by the reconciler: no webhook was received")
                 if applied.outcome == Outcome.CREATED:
                     report.adopted += 1
@@ -90,9 +92,9 @@ class Reconciler:
                     report.repaired += 1
                     self._count("start_recovered")
                     return
-                self._repo.force_status(record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
-                                        error="the start call never completed and LiveKit shows no such egress",
-                                        error_code=503)
+                await run_in_threadpool(
+                    self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
+                    error="the start call never completed and LiveKit shows no such egress", error_code=503)
                 report.repaired += 1
                 self._count("start_never_completed")
             return
@@ -107,14 +109,14 @@ class Reconciler:
                 report.errors.append(exc.message)
                 return
         if obs is None:
-            self._repo.force_status(
-                record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
+            await run_in_threadpool(
+                self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
                 error="LiveKit no longer knows this egress (its worker or server may have restarted)",
                 error_code=404)
             report.lost += 1
             self._count("lost")
             return
-        applied = self._repo.observe(obs, ChangeSource.RECONCILE, now,
+        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, now,
                                      detail=f"reconcile: LiveKit reports {obs.status.value}")
         if applied.outcome in (Outcome.APPLIED, Outcome.REFRESHED) and applied.status_changed:
             report.repaired += 1
@@ -122,8 +124,8 @@ class Reconciler:
         current = applied.record or record
         if past_start_deadline(current.status, current.created_at, now, self._deadline):
             reason = start_deadline_reason(self._deadline)
-            self._repo.force_status(current.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
-                                    error=reason, error_code=408)
+            await run_in_threadpool(self._repo.force_status, current.id, EgressStatus.FAILED, ChangeSource.RECONCILE,
+                                    now, error=reason, error_code=408)
             await self._egresses.stop_quietly(record.egress_id)
             report.deadline += 1
             self._count("start_deadline")

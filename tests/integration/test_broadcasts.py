@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.sandbox import SandboxThread
 from tests.conftest import make_settings
-from tests.harness import ServiceThread, wait_until
+from tests.harness import ServiceThread, answers_while_the_database_is_held, wait_until
 from tests.integration.s3_server import CALLBACK_SECRET, CallbackReceiver, receiver  # noqa: F401 - fixture
 
 MUX_KEY = "mux-live-key-0123456789ABCDEF"
@@ -340,34 +338,13 @@ def test_a_command_waiting_for_the_database_does_not_stall_the_service(sandbox: 
         with service.client() as c:
             created = c.post("/v1/broadcasts", json=body(start_at=iso(start)))
         assert created.status_code == 201, created.text
-        held, release = threading.Event(), threading.Event()
 
-        def hold() -> None:
-            with service.container.repo.write_lock:  # e.g. a big webhook batch being committed
-                held.set()
-                release.wait(10)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        assert held.wait(5)
-        answers: list[Any] = []
-
-        def cancel() -> None:
+        def cancel() -> Any:
             with service.client() as c:
-                answers.append(c.delete(f"/v1/broadcasts/{created.json()['id']}"))
+                return c.delete(f"/v1/broadcasts/{created.json()['id']}")
 
-        canceller = threading.Thread(target=cancel)
-        canceller.start()
-        time.sleep(0.3)  # the cancel is now waiting for the database
-        began = time.monotonic()
-        with service.client() as c:
-            assert c.get("/healthz").status_code == 200
-        waited = time.monotonic() - began
-        assert not answers  # still waiting: the lock is held
-        release.set()
-        canceller.join(10)
-        holder.join(10)
+        waited, answer = answers_while_the_database_is_held(service, cancel)
         assert waited < 1.0, f"/healthz took {waited:.2f} s while a command waited for the database"
-        assert answers and answers[0].status_code == 200 and answers[0].json()["state"] == "cancelled"
+        assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
     finally:
         service.stop()

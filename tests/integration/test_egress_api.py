@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.sandbox import SandboxThread
-from tests.harness import ServiceThread, wait_until
+from tests.conftest import make_settings
+from tests.harness import ServiceThread, answers_while_the_database_is_held, wait_until
 
 STREAM_KEY = "sk-live-0123456789abcdefSECRET"
 
@@ -186,3 +187,21 @@ def test_layout_options_go_into_the_page_url(service: ServiceThread, sandbox: Sa
         assert bad.status_code == 422 and bad.json()["error"]["field"] == "layout_options.background"
         builtin = c.post("/v1/egresses", json=composite(layout="grid", layout_options={"theme": "light"}))
         assert builtin.status_code == 422 and builtin.json()["error"]["field"] == "layout_options"
+
+
+def test_a_reconcile_pass_waiting_for_the_database_does_not_stall_the_service(
+    sandbox: SandboxThread, tmp_path: Any
+) -> None:
+    service = ServiceThread(make_settings(f"sqlite:///{tmp_path / 'o.db'}", sandbox, tmp_path / "data")).start()
+    sandbox.sandbox.webhook_urls[:] = [f"{service.url}/webhooks/livekit"]
+    try:
+        start_room(sandbox)
+        with service.client() as c:
+            egress = c.post("/v1/egresses", json=composite()).json()
+        wait_until(lambda: status_of(service, egress["id"]) == "active")
+        waited, report = answers_while_the_database_is_held(
+            service, lambda: service.call(service.container.reconciler.run_once))
+        assert waited < 1.0, f"/healthz took {waited:.2f} s while a reconcile pass waited for the database"
+        assert report.checked == 1 and report.errors == []
+    finally:
+        service.stop()
