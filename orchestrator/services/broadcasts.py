@@ -151,8 +151,8 @@ class BroadcastService:
         now = self._now()
         duration = run.planned_end - run.planned_start
         claimed = await self._db(self._repo.transition, run.id, [RunStatus.SCHEDULED], RunStatus.STARTING, now,
-                                        "started by hand ahead of schedule", claimed_by=self._instance,
-                                        planned_start=now, planned_end=now + duration)
+                                 "started by hand ahead of schedule", claimed_by=self._instance,
+                                 planned_start=now, planned_end=now + duration)
         if claimed is None:
             raise Conflict("the run was claimed meanwhile")
         self._timer.at(claimed.planned_end, f"end:{run.id}", lambda: self.end_run(run.id))
@@ -341,8 +341,8 @@ class BroadcastService:
         now = self._now()
         if attempts >= self.policy.heal_attempts:
             failed = await self._db(self._repo.transition, run.id, RUN_ACTIVE, RunStatus.FAILED, now,
-                                           f"{reason} failed ({message}); giving up after {attempts} attempts",
-                                           egress_pk=egress_pk, error=message, actual_end=now)
+                                    f"{reason} failed ({message}); giving up after {attempts} attempts",
+                                    egress_pk=egress_pk, error=message, actual_end=now)
             await self._emit("broadcast.failed", failed)
             return
         delay = healing_delay(attempts, self.policy.heal_base_s)
@@ -415,8 +415,8 @@ class BroadcastService:
                     await self._egresses.stop_quietly(previous.id)
             if run.status == RunStatus.STARTING:
                 live = await self._db(self._repo.transition, run.id, [RunStatus.STARTING], RunStatus.LIVE, self._now(),
-                                             f"live: egress {record.id} is active", egress_pk=record.id,
-                                             actual_start=run.actual_start or self._now(), error="")
+                                      f"live: egress {record.id} is active", egress_pk=record.id,
+                                      actual_start=run.actual_start or self._now(), error="")
                 await self._emit("broadcast.started", live)
             return
         if record.status.terminal:
@@ -434,8 +434,8 @@ class BroadcastService:
             cancelled = broadcast is not None and broadcast.state == BroadcastState.CANCELLED
             target = RunStatus.CANCELLED if cancelled else RunStatus.ENDED
             done = await self._db(self._repo.transition, run.id, RUN_ACTIVE, target, now,
-                                         f"ended: egress {egress_pk} finished ({status.value})", egress_pk=egress_pk,
-                                         actual_end=now, error="" if status == EgressStatus.COMPLETE else error)
+                                  f"ended: egress {egress_pk} finished ({status.value})", egress_pk=egress_pk,
+                                  actual_end=now, error="" if status == EgressStatus.COMPLETE else error)
             if done is not None:
                 await self._emit("broadcast.ended", done)
                 await self._next_occurrence(done)
@@ -445,9 +445,9 @@ class BroadcastService:
         replacements = sum(1 for e in egresses if e.reason == "replacement")
         if replacements >= self.policy.heal_attempts:
             failed = await self._db(self._repo.transition, run.id, RUN_ACTIVE, RunStatus.FAILED, now,
-                                           f"egress {egress_pk} ended ({status.value}: {error}); no replacement "
-                                           f"left after {replacements}", egress_pk=egress_pk,
-                                           error=error or status.value, actual_end=now)
+                                    f"egress {egress_pk} ended ({status.value}: {error}); no replacement "
+                                    f"left after {replacements}", egress_pk=egress_pk,
+                                    error=error or status.value, actual_end=now)
             await self._emit("broadcast.failed", failed)
             return
         delay = healing_delay(replacements + 1, self.policy.heal_base_s)
@@ -490,8 +490,8 @@ class BroadcastService:
                 if now - run.updated_at < self.policy.launch_lease:
                     return  # another replica is starting it
                 taken = await self._db(self._repo.note_if, run.id, run.version, now,
-                                           f"{self._instance} takes over from {run.claimed_by or 'nobody'}, "
-                                           "silent for longer than the lease", claimed_by=self._instance)
+                                       f"{self._instance} takes over from {run.claimed_by or 'nobody'}, "
+                                       "silent for longer than the lease", claimed_by=self._instance)
                 if taken is None:
                     return
                 run = taken
@@ -540,8 +540,8 @@ class BroadcastService:
             if tries >= self.policy.heal_attempts:
                 continue
             claimed = await self._db(self._repo.note_if, run.id, run.version, self._now(),
-                                         f"re-adding destination {dest.id} ({dest.display}): its stream failed "
-                                         f"(attempt {tries + 1})", egress_pk=run.egress_pk)
+                                     f"re-adding destination {dest.id} ({dest.display}): its stream failed "
+                                     f"(attempt {tries + 1})", egress_pk=run.egress_pk)
             if claimed is None or claimed.egress_pk is None:
                 return  # another replica is on it
             run = claimed
@@ -577,7 +577,7 @@ class BroadcastService:
         if target is not None:
             passed = sum(1 for c in checks if c["ok"])
             await self._db(self._repo.note, target.id, self._now(), f"preflight: {passed}/{len(checks)} checks passed",
-                            preflight=checks)
+                           preflight=checks)
         return checks
 
     # ---- scheduling --------------------------------------------------------------------------

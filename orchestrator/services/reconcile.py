@@ -74,7 +74,7 @@ class Reconciler:
         for obs in known.values():
             if not obs.status.terminal and await run_in_threadpool(self._repo.get, obs.egress_id) is None:
                 applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, self._now(),
-                                             detail="adopted by the reconciler: no webhook was received")
+                                                  detail="adopted by the reconciler: no webhook was received")
                 if applied.outcome == Outcome.CREATED:
                     report.adopted += 1
                     self._count("adopted")
@@ -117,7 +117,7 @@ class Reconciler:
             self._count("lost")
             return
         applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, now,
-                                     detail=f"reconcile: LiveKit reports {obs.status.value}")
+                                          detail=f"reconcile: LiveKit reports {obs.status.value}")
         if applied.outcome in (Outcome.APPLIED, Outcome.REFRESHED) and applied.status_changed:
             report.repaired += 1
             self._count("missed_update")
