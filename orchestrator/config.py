@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     livekit_start_timeout_s: float = Field(35.0, gt=0)
     # Connections to LiveKit kept open ahead of need, so the start calls of a burst of rooms do not each open
     # one (over TLS in production, a handshake each). 0 keeps only what recent calls left open.
-    livekit_warm_connections: int = Field(32, ge=0, le=512)
+    livekit_warm_connections: int = Field(100, ge=0, le=512)
     start_attempts: int = Field(3, ge=1, le=10)
     retry_backoff_s: float = Field(1.0, ge=0)
     webhook_max_bytes: int = Field(1_048_576, gt=0)

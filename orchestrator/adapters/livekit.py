@@ -101,6 +101,8 @@ async def _request_written(session: aiohttp.ClientSession, ctx: Any, params: Any
 
 _EGRESS_TOKEN_TTL = timedelta(minutes=10)
 _IDLE_KEEP_S = 50.0
+_POOL_LIMIT = 512
+_REMEMBER_PEAK_S = 600.0  # keep_warm keeps as many connections as the busiest moment of the last 10 minutes
 
 
 class LiveKitEgressGateway:
@@ -131,6 +133,8 @@ class LiveKitEgressGateway:
         self._egress_api: api.LiveKitAPI | None = None
         self._egress_renew_at = 0.0
         self._session: aiohttp.ClientSession | None = None
+        self._busy = self._peak = 0  # calls in flight now; most at once since the last keep_warm
+        self._peaks: list[tuple[float, int]] = []  # (when, peak) at each keep_warm
 
     # LiveKitAPI must be built inside a running event loop, so build it on first use. Our own session:
     # aiohttp's default of 100 connections would hold back a few hundred broadcasts due at once.
@@ -139,7 +143,7 @@ class LiveKitEgressGateway:
             trace = aiohttp.TraceConfig()
             trace.on_request_chunk_sent.append(_request_written)  # called just before the body is written
             # Idle connections are kept 50 s (load balancers commonly drop them after 60 s of silence).
-            connector = aiohttp.TCPConnector(limit=512, keepalive_timeout=_IDLE_KEEP_S)
+            connector = aiohttp.TCPConnector(limit=_POOL_LIMIT, keepalive_timeout=_IDLE_KEEP_S)
             self._session = aiohttp.ClientSession(connector=connector, trace_configs=[trace])
         return self._session
 
@@ -258,17 +262,27 @@ class LiveKitEgressGateway:
             api.ListEgressRequest(room_name="orchestrator-access-check", active=True)))
 
     async def keep_warm(self, connections: int) -> int:
-        """Keep `connections` connections to LiveKit open and idle in the pool, ahead of need.
+        """Keep connections to LiveKit open and idle in the pool, ahead of need: `connections`, or as many
+        as were in use at once at the busiest moment of the last ten minutes if that was more (at most the
+        pool's limit). 0 keeps none.
 
         A burst of rooms starting together makes as many start calls at once; each that finds no idle
-        connection opens one then (~130 us of connect() on loopback here; over TLS in production a
-        handshake, round trips and its CPU). Taking `connections` from the pool at once hands out the idle
-        ones and opens only the rest; all go back idle. Nothing is sent: LiveKit sees open connections.
-        Best effort: a failure is logged and the calls connect themselves. Returns how many are ready.
+        connection opens one then (~130 us of CPU per connect() on loopback here, 9 ms for 68 of them in a
+        burst of 100; over TLS in production a handshake, round trips and its CPU). Taking them from the
+        pool at once hands out the idle ones and opens only the rest; all go back idle. Nothing is sent:
+        LiveKit sees open connections. Best effort: a failure is logged and the calls connect themselves.
+        Returns how many are ready.
         """
+        now = time.monotonic()
+        self._peaks = [(at, peak) for at, peak in self._peaks if now - at < _REMEMBER_PEAK_S]
+        self._peaks.append((now, self._peak))
+        self._peak = self._busy
+        if connections <= 0:
+            return 0
+        connections = min(max(connections, *(peak for _, peak in self._peaks)), _POOL_LIMIT)
         session = self._http()
         connector = session.connector
-        if connections <= 0 or connector is None or session.closed:
+        if connector is None or session.closed:
             return 0
         # Never sent: it only names the pool (scheme, host, port, TLS) that the calls will use.
         target = urlsplit(self._url)
@@ -323,6 +337,8 @@ class LiveKitEgressGateway:
     ) -> T:
         began = time.perf_counter()
         code = ""
+        self._busy += 1
+        self._peak = max(self._peak, self._busy)
         try:
             # Our own deadline: livekit-api 1.2.2 passes timeout=None per request, which makes aiohttp
             # ignore the session's timeout, so without this a hung LiveKit would hang us forever.
@@ -340,6 +356,7 @@ class LiveKitEgressGateway:
                 f"LiveKit is unreachable: {redact_text(type(exc).__name__ + ': ' + str(exc), secrets)}"
             ) from None
         finally:
+            self._busy -= 1
             if self._metrics is not None:
                 self._metrics.livekit_latency.labels(method).observe(time.perf_counter() - began)
                 if code:

@@ -43,3 +43,16 @@ async def test_an_unreachable_livekit_makes_keep_warm_report_none_ready() -> Non
         assert await gateway.keep_warm(3) == 0
     finally:
         await gateway.aclose()
+
+
+async def test_keep_warm_keeps_as_many_as_the_busiest_recent_moment_used(sandbox: SandboxThread) -> None:
+    gateway = LiveKitEgressGateway(sandbox.url, LK_KEY, LK_SECRET, timeout_s=5, start_timeout_s=5)
+    try:
+        assert await gateway.keep_warm(2) == 2
+        # Nine calls at once (a burst bigger than configured): the next top-up keeps nine ready.
+        await asyncio.gather(*(gateway.list_egresses(room_name=f"room-{i}") for i in range(9)))
+        assert await gateway.keep_warm(2) == 9
+        assert await gateway.keep_warm(2) == 9  # remembered for ten minutes, not only until the next top-up
+        assert await gateway.keep_warm(0) == 0  # 0 turns it off
+    finally:
+        await gateway.aclose()
