@@ -78,6 +78,7 @@ _PRESET = {
     Preset.PORTRAIT_1080_30: api.EncodingOptionsPreset.PORTRAIT_H264_1080P_30,
     Preset.PORTRAIT_1080_60: api.EncodingOptionsPreset.PORTRAIT_H264_1080P_60,
 }
+_DEFAULT_FILETYPE = api.EncodedFileType.DEFAULT_FILETYPE
 _FILE_TYPE = {FileType.MP4: api.EncodedFileType.MP4, FileType.OGG: api.EncodedFileType.OGG,
               FileType.MP3: api.EncodedFileType.MP3}
 _STREAM_STATUS = {api.StreamInfo.ACTIVE: "active", api.StreamInfo.FINISHED: "finished",
@@ -393,8 +394,8 @@ def _outputs(request: EgressRequest) -> dict[str, Any]:
     storage = _s3(request.storage) if request.storage else None
     if request.file:
         out["file_outputs"] = [api.EncodedFileOutput(
-            file_type=_FILE_TYPE.get(request.file.file_type, api.EncodedFileType.DEFAULT_FILETYPE)
-            if request.file.file_type else api.EncodedFileType.DEFAULT_FILETYPE,
+            file_type=_FILE_TYPE.get(request.file.file_type, _DEFAULT_FILETYPE) if request.file.file_type
+            else _DEFAULT_FILETYPE,
             filepath=request.file.filepath, s3=storage)]
     if request.hls:
         out["segment_outputs"] = [api.SegmentedFileOutput(

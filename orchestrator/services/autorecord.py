@@ -17,7 +17,7 @@ from orchestrator.adapters.sql.rule_repository import SqlRuleRepository
 from orchestrator.domain.egress import EgressKind, EgressRecord, EgressStatus, Origin
 from orchestrator.domain.errors import InvalidInput, LiveKitError, NotFound, OrchestratorError
 from orchestrator.domain.events import WebhookNotice
-from orchestrator.domain.ids import new_id
+from orchestrator.domain.ids import new_egress_pk, new_id
 from orchestrator.domain.layouts import BUILTIN_LAYOUTS, layout_url
 from orchestrator.domain.requests import EgressRequest, FileOutput, FileType, HlsOutput, Preset, S3Target
 from orchestrator.domain.rules import (
@@ -310,14 +310,14 @@ class AutoRecorder:
             for rule, _ in matched:
                 if rule.composite is None:
                     continue
-                claim = self._composite_claim(rule, room, part=1)
+                claim = self._composite_claim(rule, room, part=1, egress_pk=new_egress_pk())
                 try:
                     request = self.request_of(claim)
-                    record = self._egresses.new_record(request)
+                    record = self._egresses.new_record(request, pk=claim.egress_pk)
                 except OrchestratorError as exc:  # never retried: the rule itself is wrong
-                    claims.append(replace(claim, state=ClaimState.FAILED, error=exc.message[:2000], retry_at=None))
+                    claims.append(replace(claim, state=ClaimState.FAILED, error=exc.message[:2000], retry_at=None,
+                                          egress_pk=None))
                     continue
-                claim = replace(claim, egress_pk=record.id)
                 plans[claim.key] = _Launch(claim, record, request, arrived)
                 claims.append(claim)
             session = RoomSession(room_sid=room.sid, room_name=room.name, metadata=room.metadata, started_at=now,
@@ -348,10 +348,12 @@ class AutoRecorder:
 
             for launch in opened.launches:
                 self._spawn(self._launch(launch, one_sent))
-        self._spawn(self._after_open(opened))
+        self._spawn(self._after_open(opened, all_sent))
         return all_sent
 
-    async def _after_open(self, opened: _Opened) -> None:
+    async def _after_open(self, opened: _Opened, all_sent: asyncio.Future[None] | None) -> None:
+        if all_sent is not None:  # the start calls first: a hundred log lines are a few milliseconds
+            await asyncio.wait([all_sent], timeout=1.0)
         for session, matches in opened.created:
             log.info("room %s (%s) session opened from room_started; %d rule(s) match", session.room_name,
                      session.room_sid, matches)
@@ -470,15 +472,15 @@ class AutoRecorder:
     # ---- claims and starts -------------------------------------------------------------------
 
     def _claim(self, rule: Rule, room: RoomFacts, action: ActionKind, subject: str, part: int,
-               request: dict[str, Any]) -> RecordingClaim:
+               request: dict[str, Any], egress_pk: str | None = None) -> RecordingClaim:
         now = self._now()
         return RecordingClaim(
             key=claim_key(room.sid, rule.id, action, subject, part), room_sid=room.sid, room_name=room.name,
             rule_id=rule.id, action=action, subject=subject, part=part, state=ClaimState.CLAIMED,
             request={"room_name": room.name, **request}, created_at=now, updated_at=now,
-            retry_at=now + self._s.lease)
+            retry_at=now + self._s.lease, egress_pk=egress_pk)
 
-    def _composite_claim(self, rule: Rule, room: RoomFacts, part: int) -> RecordingClaim:
+    def _composite_claim(self, rule: Rule, room: RoomFacts, part: int, egress_pk: str | None = None) -> RecordingClaim:
         c = rule.composite
         assert c is not None
         now = self._now()
@@ -492,7 +494,7 @@ class AutoRecorder:
             # what the next part needs, even if the rule changes or goes meanwhile
             "templates": {"filepath": c.filepath, "hls_prefix": c.hls_prefix, "rule_name": rule.name,
                           "metadata": room.metadata},
-        })
+        }, egress_pk)
 
     def request_of(self, claim: RecordingClaim) -> EgressRequest:
         """The EgressRequest a claim stands for, with the service's storage."""

@@ -98,12 +98,12 @@ class EgressLedgerService:
         self._repo.create_many(records, detail=START_REQUESTED)
         return records
 
-    def new_record(self, request: EgressRequest) -> EgressRecord:
+    def new_record(self, request: EgressRequest, pk: str | None = None) -> EgressRecord:
         """The ledger row of a start about to be made (validated; not written: see `prepare`)."""
         validate(request)
         now = self._now()
         return EgressRecord(
-            id=new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
+            id=pk or new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
             status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now,
             request=request.redacted(), fingerprint=request.fingerprint(),
         )

@@ -33,6 +33,9 @@ def test_the_sqlite_text_is_sqlalchemys_own() -> None:
     for instant in _instants():
         assert fast(instant) == generic(instant.astimezone(UTC).replace(tzinfo=None)), instant
     assert fast(None) is None
+    again = _instants()[:50]  # the same instants twice in a row, as a batch writes them: the same text
+    for instant in again:
+        assert fast(instant) == fast(instant) == generic(instant.astimezone(UTC).replace(tzinfo=None))
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
 

@@ -35,6 +35,7 @@ from orchestrator.domain.egress import (
     force,
 )
 
+from .bulk import BulkInsert, BulkInsertNew
 from .tables import egress_events, egresses, webhook_events
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,13 @@ class SqlEgressRepository:
             dialect_insert(webhook_events).on_conflict_do_nothing(index_elements=["id"])
             .returning(webhook_events.c.id)
         )
+        # SQLite: batches of rows go straight to the driver's executemany (see bulk.py).
+        self._bulk_webhooks = self._bulk_egresses = self._bulk_events = None
+        if self._dialect == "sqlite":
+            self._bulk_webhooks = BulkInsertNew(webhook_events, engine.dialect, key="id")
+            self._bulk_egresses = BulkInsert(egresses, engine.dialect)
+            self._bulk_events = BulkInsert(egress_events, engine.dialect,
+                                           columns=[c.name for c in egress_events.columns if c.name != "seq"])
 
     @property
     def write_lock(self) -> contextlib.AbstractContextManager[Any]:
@@ -198,11 +206,17 @@ class SqlEgressRepository:
             self._create_many(tx, records, detail)
 
     def _create_many(self, conn: Connection, records: Sequence[EgressRecord], detail: str) -> None:
-        conn.execute(_INSERT_EGRESS, [_columns(r) for r in records])
-        conn.execute(_INSERT_EVENT, [{
+        rows = [_columns(r) for r in records]
+        history = [{
             "egress_pk": r.id, "at": r.created_at, "source": ChangeSource.API.value,
             "outcome": Outcome.CREATED.value, "status_before": None, "status_after": r.status.value,
-            "event_id": "", "detail": detail} for r in records])
+            "event_id": "", "detail": detail} for r in records]
+        if self._bulk_egresses is not None and self._bulk_events is not None:
+            self._bulk_egresses.insert(conn, rows)
+            self._bulk_events.insert(conn, history)
+        else:
+            conn.execute(_INSERT_EGRESS, rows)
+            conn.execute(_INSERT_EVENT, history)
 
     def observe(
         self,
@@ -284,7 +298,9 @@ class SqlEgressRepository:
     ) -> list[Applied]:
         """The batch path: one insert for the event ids, one read of the egresses, one insert of the
         history, then one guarded update per egress that changed (with its last state in the batch)."""
-        inserted = {row.id for row in conn.execute(self._insert_webhook_stmt, [_shallow(w) for _, w, _ in items])}
+        rows = [_shallow(w) for _, w, _ in items]
+        inserted = (self._bulk_webhooks.insert_new(conn, rows) if self._bulk_webhooks is not None
+                    else {row.id for row in conn.execute(self._insert_webhook_stmt, rows)})
         wanted = list({obs.egress_id for obs, w, _ in items if obs is not None and w.id in inserted})
         current = {row.egress_id: _record(row) for row in conn.execute(_BY_EGRESS_IDS, {"ids": wanted})} \
             if wanted else {}

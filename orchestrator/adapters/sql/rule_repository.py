@@ -28,9 +28,11 @@ from orchestrator.domain.rules import (
 )
 from orchestrator.domain.sessions import RETRYABLE, ClaimState, RecordingClaim, RoomSession, SessionSource
 
+from .bulk import BulkInsertNew
 from .rule_tables import record_rules, recording_claims, room_requests, room_sessions
 
 _OPEN_SESSION = select(room_sessions).where(room_sessions.c.room_sid == bindparam("sid"))
+_ANY_ROOM_REQUEST = select(room_requests.c.room_name).limit(1)
 _CLAIM_BY_KEY = select(recording_claims).where(recording_claims.c.key == bindparam("key"))
 _BIND_CLAIM = update(recording_claims).where(
     recording_claims.c.key == bindparam("k"), recording_claims.c.state != ClaimState.CANCELLED.value).values(
@@ -56,6 +58,11 @@ class SqlRuleRepository:
             index_elements=["room_sid"]).returning(room_sessions.c.room_sid)
         self._insert_claim = dialect_insert(recording_claims).on_conflict_do_nothing(
             index_elements=["key"]).returning(recording_claims.c.key)
+        # SQLite: batches of rows go straight to the driver's executemany (see bulk.py).
+        self._bulk_sessions = self._bulk_claims = None
+        if dialect == "sqlite":
+            self._bulk_sessions = BulkInsertNew(room_sessions, engine.dialect, key="room_sid")
+            self._bulk_claims = BulkInsertNew(recording_claims, engine.dialect, key="key")
         self._upsert_request = dialect_insert(room_requests)
         self._upsert_request = self._upsert_request.on_conflict_do_update(
             index_elements=["room_name"], set_={"rule_id": self._upsert_request.excluded.rule_id,
@@ -147,8 +154,9 @@ class SqlRuleRepository:
     ) -> list[tuple[RoomSession, bool, list[RecordingClaim]]]:
         if not items:
             return []
-        inserted = {row.room_sid for row in conn.execute(
-            self._insert_session, [_session_columns(s) for s, _, _ in items])}
+        rows = [_session_columns(s) for s, _, _ in items]
+        inserted = (self._bulk_sessions.insert_new(conn, rows) if self._bulk_sessions is not None
+                    else {row.room_sid for row in conn.execute(self._insert_session, rows)})
         existing = {s.room_sid for s, _, _ in items} - inserted
         stored = {row.room_sid: _session(row) for row in conn.execute(
             select(room_sessions).where(room_sessions.c.room_sid.in_(existing)))} if existing else {}
@@ -161,7 +169,7 @@ class SqlRuleRepository:
         # A composite POST /v1/rooms asked LiveKit to start itself becomes DELEGATED (once, for a new session).
         expecting = {s.room_name: since for (s, created, _), (_, _, since) in zip(opened, items, strict=True)
                      if created and since is not None}
-        if expecting:
+        if expecting and conn.execute(_ANY_ROOM_REQUEST).first() is not None:  # mostly none: one cheap read
             requests = conn.execute(delete(room_requests).where(room_requests.c.room_name.in_(expecting))
                                     .returning(room_requests.c.room_name, room_requests.c.rule_id,
                                                room_requests.c.created_at)).all()
@@ -186,7 +194,10 @@ class SqlRuleRepository:
         """The keys of the claims inserted now (nobody held them), in one statement."""
         if not claims:
             return set()
-        return {row.key for row in conn.execute(self._insert_claim, [_claim_columns(c) for c in claims])}
+        rows = [_claim_columns(c) for c in claims]
+        if self._bulk_claims is not None:
+            return self._bulk_claims.insert_new(conn, rows)
+        return {row.key for row in conn.execute(self._insert_claim, rows)}
 
     def bind_claim(self, key: str, egress_pk: str, now: datetime) -> bool:
         return self.bind_claims([(key, egress_pk, now)])[0]

@@ -50,9 +50,18 @@ class UtcDateTime(TypeDecorator[datetime]):
                                                None) != _SQLITE_STORAGE_FORMAT:
             return super().bind_processor(dialect)
 
+        # A batch writes the same instant many times (one `now` per transaction: created, updated, received...):
+        # the last one converted is remembered. It is held here, so `is` cannot match a new object at its address.
+        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+
         def process(value: datetime | None) -> str | None:
+            seen, text = last[0]
+            if value is seen:
+                return text
             naive_utc = self.process_bind_param(value, dialect)
-            return None if naive_utc is None else naive_utc.isoformat(" ", "microseconds")
+            text = None if naive_utc is None else naive_utc.isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
 
         return process
 
