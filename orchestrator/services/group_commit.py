@@ -22,6 +22,7 @@ O = TypeVar("O")  # noqa: E741 (outcome)
 T = TypeVar("T")
 
 _MAX_BATCH = 256
+_TRICKLE_S = 0.001
 
 
 async def next_batch(queue: asyncio.Queue[T], settle: bool = False) -> list[T]:
@@ -29,15 +30,28 @@ async def next_batch(queue: asyncio.Queue[T], settle: bool = False) -> list[T]:
 
     `settle`: first let the requests the event loop already holds reach the queue. A burst is read over
     a few turns of the loop; without this its first one or two items make a batch of their own, whose
-    fixed cost everyone behind them waits for. Alone, an item waits one turn of the loop (microseconds).
+    fixed cost everyone behind them waits for. A request read in one turn reaches the queue in the next
+    (its task runs then), so the queue must stay the same for two turns in a row. A burst can also
+    trickle in (its sender writes one request after another): an item still alone then waits one
+    millisecond more, once, for company. Alone, an item waits about a millisecond.
     """
     batch = [await queue.get()]
     if settle:
-        size = -1
+        size, unchanged, waited = -1, 0, False
         for _ in range(64):
-            if queue.qsize() == size or queue.qsize() >= _MAX_BATCH:
+            now = queue.qsize()
+            if now >= _MAX_BATCH:
                 break
-            size = queue.qsize()
+            if now != size:
+                size, unchanged = now, 0
+            else:
+                unchanged += 1
+                if unchanged == 2:
+                    if now > 0 or waited:
+                        break
+                    waited = True
+                    await asyncio.sleep(_TRICKLE_S)
+                    continue
             await asyncio.sleep(0)
     while not queue.empty() and len(batch) < _MAX_BATCH:
         batch.append(queue.get_nowait())

@@ -65,3 +65,37 @@ def test_closing_fails_whoever_still_waits() -> None:
             await waiting
 
     asyncio.run(main())
+
+
+def test_a_burst_read_over_several_turns_of_the_loop_is_one_batch() -> None:
+    """As uvicorn does: bytes read in one turn make a task; the task puts its request in the queue a turn later."""
+    from orchestrator.services.group_commit import next_batch
+
+    async def main() -> tuple[list[int], list[int], list[int], float]:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        async def handle(i: int) -> None:
+            queue.put_nowait(i)
+
+        tasks: list[asyncio.Future[None]] = []
+
+        def read(first: int, count: int) -> None:
+            tasks.extend(asyncio.ensure_future(handle(i)) for i in range(first, first + count))
+
+        queue.put_nowait(0)  # the first request, alone, is in the queue before the rest are read
+        loop.call_soon(read, 1, 30)
+        burst = await next_batch(queue, settle=True)
+        # A trickle: the first alone, the next ones written a little later (a sender writing one by one).
+        queue.put_nowait(50)
+        loop.call_later(0.0002, read, 51, 10)
+        trickle = await next_batch(queue, settle=True)
+        queue.put_nowait(100)  # a webhook on its own is not held back for long
+        began = loop.time()
+        alone = await next_batch(queue, settle=True)
+        return burst, trickle, alone, loop.time() - began
+
+    burst, trickle, alone, waited = asyncio.run(main())
+    assert burst == list(range(31))
+    assert trickle == list(range(50, 61))
+    assert alone == [100] and waited < 0.05
