@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -310,10 +310,10 @@ class AutoRecorder:
             for rule, _ in matched:
                 if rule.composite is None:
                     continue
-                claim = self._composite_claim(rule, room, part=1, egress_pk=new_egress_pk())
+                claim = self._composite_claim(rule, room, part=1, egress_pk=new_egress_pk(), now=now)
                 try:
                     request = self.request_of(claim)
-                    record = self._egresses.new_record(request, pk=claim.egress_pk)
+                    record = self._egresses.new_record(request, pk=claim.egress_pk, now=now)
                 except OrchestratorError as exc:  # never retried: the rule itself is wrong
                     claims.append(replace(claim, state=ClaimState.FAILED, error=exc.message[:2000], retry_at=None,
                                           egress_pk=None))
@@ -472,18 +472,19 @@ class AutoRecorder:
     # ---- claims and starts -------------------------------------------------------------------
 
     def _claim(self, rule: Rule, room: RoomFacts, action: ActionKind, subject: str, part: int,
-               request: dict[str, Any], egress_pk: str | None = None) -> RecordingClaim:
-        now = self._now()
+               request: dict[str, Any], egress_pk: str | None = None, now: datetime | None = None) -> RecordingClaim:
+        now = now or self._now()
         return RecordingClaim(
             key=claim_key(room.sid, rule.id, action, subject, part), room_sid=room.sid, room_name=room.name,
             rule_id=rule.id, action=action, subject=subject, part=part, state=ClaimState.CLAIMED,
             request={"room_name": room.name, **request}, created_at=now, updated_at=now,
             retry_at=now + self._s.lease, egress_pk=egress_pk)
 
-    def _composite_claim(self, rule: Rule, room: RoomFacts, part: int, egress_pk: str | None = None) -> RecordingClaim:
+    def _composite_claim(self, rule: Rule, room: RoomFacts, part: int, egress_pk: str | None = None,
+                         now: datetime | None = None) -> RecordingClaim:
         c = rule.composite
         assert c is not None
-        now = self._now()
+        now = now or self._now()
         return self._claim(rule, room, ActionKind.COMPOSITE, "", part, {
             "kind": EgressKind.ROOM_COMPOSITE.value, "layout": c.layout, "audio_only": c.audio_only,
             "preset": c.preset.value if c.preset else None,
@@ -494,7 +495,7 @@ class AutoRecorder:
             # what the next part needs, even if the rule changes or goes meanwhile
             "templates": {"filepath": c.filepath, "hls_prefix": c.hls_prefix, "rule_name": rule.name,
                           "metadata": room.metadata},
-        }, egress_pk)
+        }, egress_pk, now)
 
     def request_of(self, claim: RecordingClaim) -> EgressRequest:
         """The EgressRequest a claim stands for, with the service's storage."""

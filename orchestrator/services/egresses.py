@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -98,10 +98,10 @@ class EgressLedgerService:
         self._repo.create_many(records, detail=START_REQUESTED)
         return records
 
-    def new_record(self, request: EgressRequest, pk: str | None = None) -> EgressRecord:
+    def new_record(self, request: EgressRequest, pk: str | None = None, now: datetime | None = None) -> EgressRecord:
         """The ledger row of a start about to be made (validated; not written: see `prepare`)."""
         validate(request)
-        now = self._now()
+        now = now or self._now()
         return EgressRecord(
             id=pk or new_egress_pk(), egress_id=None, kind=request.kind, room_name=request.room_name,
             status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now,

@@ -153,15 +153,22 @@ def test_rollover_at_a_small_cap_yields_ordered_parts(service_factory: Any, sand
     wait_until(lambda: len(recordings(service, "lecture")) >= 3, timeout=15)
     sandbox.call(sandbox.sandbox.close_room, "lecture")
     wait_until(lambda: sessions(service, "lecture")[0]["ended_at"])
+    # A part claimed just as the room closed may never start (LiveKit: the room does not exist): its claim
+    # is cancelled with no egress. Every part that did start must end.
+    def ended(r: dict[str, Any]) -> bool:
+        return (r["egress"] or {}).get("status") in ("complete", "aborted") or (
+            r["state"] == "cancelled" and r["egress"] is None)
+
     try:
-        wait_until(lambda: all((r["egress"] or {}).get("status") in ("complete", "aborted")
-                               for r in recordings(service, "lecture")))
+        wait_until(lambda: all(ended(r) for r in recordings(service, "lecture")))
     except AssertionError as exc:  # say which part did not end
         raise AssertionError([(r["part"], r["state"], r["egress"] and r["egress"]["status"])
                               for r in recordings(service, "lecture")]) from exc
     [session] = sessions(service, "lecture")
-    parts = [r for r in session["recordings"] if r["action"] == "composite"]
-    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    claimed = [r for r in session["recordings"] if r["action"] == "composite"]
+    parts = [r for r in claimed if r["egress"] is not None]
+    assert len(parts) >= 2 and claimed[:len(parts)] == parts  # only the last part can have never started
+    assert [p["part"] for p in claimed] == list(range(1, len(claimed) + 1))
     paths = [p["egress"]["outputs"][0]["filepath"] for p in parts]
     assert [p.rsplit("-part", 1)[1] for p in paths] == [f"{n:03d}.mp4" for n in range(1, len(parts) + 1)]
     starts = [p["egress"]["started_at"] for p in parts]

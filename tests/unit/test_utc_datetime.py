@@ -33,9 +33,14 @@ def test_the_sqlite_text_is_sqlalchemys_own() -> None:
     for instant in _instants():
         assert fast(instant) == generic(instant.astimezone(UTC).replace(tzinfo=None)), instant
     assert fast(None) is None
-    again = _instants()[:50]  # the same instants twice in a row, as a batch writes them: the same text
+    again = _instants()[:50]  # the same instants again, as a batch writes them: the same text
     for instant in again:
         assert fast(instant) == fast(instant) == generic(instant.astimezone(UTC).replace(tzinfo=None))
+    for instant in [i for i in again if 1000 < i.year < 9999]:  # in another zone, and a naive twin, after them
+        zoned = instant.astimezone(timezone(timedelta(hours=5, minutes=45)))
+        assert fast(zoned) == fast(instant)
+        with pytest.raises(ValueError, match="naive"):
+            fast(instant.astimezone(UTC).replace(tzinfo=None))
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2026, 1, 1))
 

@@ -50,17 +50,21 @@ class UtcDateTime(TypeDecorator[datetime]):
                                                None) != _SQLITE_STORAGE_FORMAT:
             return super().bind_processor(dialect)
 
-        # A batch writes the same instant many times (one `now` per transaction: created, updated, received...):
-        # the last one converted is remembered. It is held here, so `is` cannot match a new object at its address.
-        last: list[tuple[datetime | None, str | None]] = [(None, None)]
+        # A batch writes the same few instants many times (created, updated, received, retry at...): the text of
+        # each is made once. Keyed by the instant (equal instants in any zone are one text; naive never is equal).
+        texts: dict[datetime, str] = {}
 
         def process(value: datetime | None) -> str | None:
-            seen, text = last[0]
-            if value is seen:
-                return text
-            naive_utc = self.process_bind_param(value, dialect)
-            text = None if naive_utc is None else naive_utc.isoformat(" ", "microseconds")
-            last[0] = (value, text)
+            if value is None:
+                return None
+            text = texts.get(value)
+            if text is None:
+                naive_utc = self.process_bind_param(value, dialect)
+                assert naive_utc is not None
+                text = naive_utc.isoformat(" ", "microseconds")
+                if len(texts) >= 256:
+                    texts.clear()
+                texts[value] = text
             return text
 
         return process
