@@ -46,7 +46,7 @@ async def next_batch(queue: asyncio.Queue[T], settle: bool = False) -> list[T]:
                 size, unchanged = now, 0
             else:
                 unchanged += 1
-                if unchanged == 2:
+                if unchanged >= 2:
                     if now > 0 or waited:
                         break
                     waited = True

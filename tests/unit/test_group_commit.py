@@ -69,6 +69,9 @@ def test_closing_fails_whoever_still_waits() -> None:
 
 def test_a_burst_read_over_several_turns_of_the_loop_is_one_batch() -> None:
     """As uvicorn does: bytes read in one turn make a task; the task puts its request in the queue a turn later."""
+    from unittest import mock
+
+    from orchestrator.services import group_commit
     from orchestrator.services.group_commit import next_batch
 
     async def main() -> tuple[list[int], list[int], list[int], float]:
@@ -90,9 +93,17 @@ def test_a_burst_read_over_several_turns_of_the_loop_is_one_batch() -> None:
         queue.put_nowait(50)
         loop.call_later(0.0002, read, 51, 10)
         trickle = await next_batch(queue, settle=True)
-        queue.put_nowait(100)  # a webhook on its own is not held back for long
+        queue.put_nowait(100)  # a webhook on its own is not held back for long, nor spun for
         began = loop.time()
-        alone = await next_batch(queue, settle=True)
+        real_sleep, turns = asyncio.sleep, []
+
+        async def counted(delay: float) -> None:
+            turns.append(delay)
+            await real_sleep(delay)
+
+        with mock.patch.object(group_commit.asyncio, "sleep", counted):
+            alone = await next_batch(queue, settle=True)
+        assert len(turns) <= 4, turns
         return burst, trickle, alone, loop.time() - began
 
     burst, trickle, alone, waited = asyncio.run(main())
