@@ -8,8 +8,8 @@ would have used (so the stored text is the same: `tests/integration/test_bulk_in
 
 SQLite only: every transaction there is BEGIN IMMEDIATE, so the one writer holding the database knows which
 keys are new from one read and needs no RETURNING (which the driver's executemany cannot give back). On
-PostgreSQL, where replicas insert concurrently, the repositories keep INSERT .. ON CONFLICT DO NOTHING
-RETURNING.
+PostgreSQL, where replicas insert concurrently, INSERT .. ON CONFLICT DO NOTHING RETURNING stays right.
+The repositories use `Rows` and `NewRows`, which pick the path for the engine's dialect.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Table, bindparam, insert, select
+from sqlalchemy import Connection, Dialect, Insert, Table, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 class BulkInsert:
@@ -76,3 +77,33 @@ class BulkInsertNew(BulkInsert):
                 fresh.append(row)
         self.insert(conn, fresh)
         return {row[key] for row in fresh}
+
+
+class Rows:
+    """Many-row INSERT for the engine's dialect: the bulk path on SQLite, SQLAlchemy's executemany elsewhere."""
+
+    def __init__(self, table: Table, dialect: Dialect, columns: Sequence[str] | None = None) -> None:
+        self._bulk = BulkInsert(table, dialect, columns) if dialect.name == "sqlite" else None
+        self._insert = insert(table)
+
+    def insert(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self._bulk is not None:
+            self._bulk.insert(conn, rows)
+        elif rows:
+            conn.execute(self._insert, rows)
+
+
+class NewRows:
+    """INSERT .. ON CONFLICT (key) DO NOTHING for many rows, giving back the keys inserted: the bulk path on
+    SQLite, RETURNING elsewhere. `returning` is that statement, for a single row on any dialect."""
+
+    def __init__(self, table: Table, dialect: Dialect, key: str) -> None:
+        dialect_insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        self.returning: Insert = dialect_insert(table).on_conflict_do_nothing(index_elements=[key]).returning(
+            table.c[key])
+        self._bulk = BulkInsertNew(table, dialect, key) if dialect.name == "sqlite" else None
+
+    def insert_new(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+        if self._bulk is not None:
+            return self._bulk.insert_new(conn, rows)
+        return {key for (key,) in conn.execute(self.returning, rows)} if rows else set()

@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Update, bindparam, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.domain.egress import (
@@ -35,7 +34,7 @@ from orchestrator.domain.egress import (
     force,
 )
 
-from .bulk import BulkInsert, BulkInsertNew
+from .bulk import NewRows, Rows
 from .tables import egress_events, egresses, webhook_events
 
 log = logging.getLogger(__name__)
@@ -110,18 +109,11 @@ class SqlEgressRepository:
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if self._dialect == "sqlite" else contextlib.nullcontext()
         )
-        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        self._insert_webhook_stmt = (
-            dialect_insert(webhook_events).on_conflict_do_nothing(index_elements=["id"])
-            .returning(webhook_events.c.id)
-        )
-        # SQLite: batches of rows go straight to the driver's executemany (see bulk.py).
-        self._bulk_webhooks = self._bulk_egresses = self._bulk_events = None
-        if self._dialect == "sqlite":
-            self._bulk_webhooks = BulkInsertNew(webhook_events, engine.dialect, key="id")
-            self._bulk_egresses = BulkInsert(egresses, engine.dialect)
-            self._bulk_events = BulkInsert(egress_events, engine.dialect,
-                                           columns=[c.name for c in egress_events.columns if c.name != "seq"])
+        # Batches of rows: straight to the driver's executemany on SQLite (see bulk.py).
+        self._webhook_rows = NewRows(webhook_events, engine.dialect, key="id")
+        self._egress_rows = Rows(egresses, engine.dialect)
+        self._event_rows = Rows(egress_events, engine.dialect,
+                                columns=[c.name for c in egress_events.columns if c.name != "seq"])
 
     @property
     def write_lock(self) -> contextlib.AbstractContextManager[Any]:
@@ -211,12 +203,8 @@ class SqlEgressRepository:
             "egress_pk": r.id, "at": r.created_at, "source": ChangeSource.API.value,
             "outcome": Outcome.CREATED.value, "status_before": None, "status_after": r.status.value,
             "event_id": "", "detail": detail} for r in records]
-        if self._bulk_egresses is not None and self._bulk_events is not None:
-            self._bulk_egresses.insert(conn, rows)
-            self._bulk_events.insert(conn, history)
-        else:
-            conn.execute(_INSERT_EGRESS, rows)
-            conn.execute(_INSERT_EVENT, history)
+        self._egress_rows.insert(conn, rows)
+        self._event_rows.insert(conn, history)
 
     def observe(
         self,
@@ -299,8 +287,7 @@ class SqlEgressRepository:
         """The batch path: one insert for the event ids, one read of the egresses, one insert of the
         history, then one guarded update per egress that changed (with its last state in the batch)."""
         rows = [_shallow(w) for _, w, _ in items]
-        inserted = (self._bulk_webhooks.insert_new(conn, rows) if self._bulk_webhooks is not None
-                    else {row.id for row in conn.execute(self._insert_webhook_stmt, rows)})
+        inserted = self._webhook_rows.insert_new(conn, rows)
         wanted = list({obs.egress_id for obs, w, _ in items if obs is not None and w.id in inserted})
         current = {row.egress_id: _record(row) for row in conn.execute(_BY_EGRESS_IDS, {"ids": wanted})} \
             if wanted else {}
@@ -406,7 +393,7 @@ class SqlEgressRepository:
         return applied
 
     def _insert_webhook(self, conn: Connection, webhook: WebhookRow) -> bool:
-        inserted = conn.execute(self._insert_webhook_stmt, _shallow(webhook)).first()
+        inserted = conn.execute(self._webhook_rows.returning, _shallow(webhook)).first()
         return inserted is not None
 
     def _observe(

@@ -28,7 +28,7 @@ from orchestrator.domain.rules import (
 )
 from orchestrator.domain.sessions import RETRYABLE, ClaimState, RecordingClaim, RoomSession, SessionSource
 
-from .bulk import BulkInsertNew
+from .bulk import NewRows
 from .rule_tables import record_rules, recording_claims, room_requests, room_sessions
 
 _OPEN_SESSION = select(room_sessions).where(room_sessions.c.room_sid == bindparam("sid"))
@@ -54,15 +54,9 @@ class SqlRuleRepository:
         self._write_lock: contextlib.AbstractContextManager[Any] = write_lock or (
             threading.Lock() if dialect == "sqlite" else contextlib.nullcontext())
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        self._insert_session = dialect_insert(room_sessions).on_conflict_do_nothing(
-            index_elements=["room_sid"]).returning(room_sessions.c.room_sid)
-        self._insert_claim = dialect_insert(recording_claims).on_conflict_do_nothing(
-            index_elements=["key"]).returning(recording_claims.c.key)
-        # SQLite: batches of rows go straight to the driver's executemany (see bulk.py).
-        self._bulk_sessions = self._bulk_claims = None
-        if dialect == "sqlite":
-            self._bulk_sessions = BulkInsertNew(room_sessions, engine.dialect, key="room_sid")
-            self._bulk_claims = BulkInsertNew(recording_claims, engine.dialect, key="key")
+        # Batches of rows: straight to the driver's executemany on SQLite (see bulk.py).
+        self._session_rows = NewRows(room_sessions, engine.dialect, key="room_sid")
+        self._claim_rows = NewRows(recording_claims, engine.dialect, key="key")
         self._upsert_request = dialect_insert(room_requests)
         self._upsert_request = self._upsert_request.on_conflict_do_update(
             index_elements=["room_name"], set_={"rule_id": self._upsert_request.excluded.rule_id,
@@ -155,8 +149,7 @@ class SqlRuleRepository:
         if not items:
             return []
         rows = [_session_columns(s) for s, _, _ in items]
-        inserted = (self._bulk_sessions.insert_new(conn, rows) if self._bulk_sessions is not None
-                    else {row.room_sid for row in conn.execute(self._insert_session, rows)})
+        inserted = self._session_rows.insert_new(conn, rows)
         existing = {s.room_sid for s, _, _ in items} - inserted
         stored = {row.room_sid: _session(row) for row in conn.execute(
             select(room_sessions).where(room_sessions.c.room_sid.in_(existing)))} if existing else {}
@@ -194,10 +187,7 @@ class SqlRuleRepository:
         """The keys of the claims inserted now (nobody held them), in one statement."""
         if not claims:
             return set()
-        rows = [_claim_columns(c) for c in claims]
-        if self._bulk_claims is not None:
-            return self._bulk_claims.insert_new(conn, rows)
-        return {row.key for row in conn.execute(self._insert_claim, rows)}
+        return self._claim_rows.insert_new(conn, [_claim_columns(c) for c in claims])
 
     def bind_claim(self, key: str, egress_pk: str, now: datetime) -> bool:
         return self.bind_claims([(key, egress_pk, now)])[0]
