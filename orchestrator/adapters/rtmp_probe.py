@@ -6,15 +6,9 @@ import asyncio
 import os
 import ssl
 import time
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-
-@dataclass(frozen=True)
-class ProbeResult:
-    ok: bool
-    detail: str
-    millis: float
+from orchestrator.domain.broadcasts import ProbeResult
 
 
 class RtmpProbe:

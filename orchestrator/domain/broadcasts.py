@@ -258,3 +258,39 @@ class RunEgress:
     egress_pk: str
     reason: str  # start | replacement | rollover
     created_at: datetime
+
+
+class Keep(StrEnum):
+    """A RunChanges field left as it is."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class RunChanges:
+    """The fields of a run an update sets; KEEP leaves a field as it is (None clears a nullable one)."""
+
+    egress_pk: str | Keep | None = KEEP  # the run's current egress
+    error: str | Keep = KEEP
+    claimed_by: str | Keep = KEEP
+    planned_start: datetime | Keep = KEEP
+    planned_end: datetime | Keep = KEEP
+    actual_start: datetime | Keep | None = KEEP
+    actual_end: datetime | Keep | None = KEEP
+    preflight: list[dict[str, object]] | Keep | None = KEEP
+
+    def values(self) -> dict[str, object]:
+        """The fields set, by name."""
+        return {name: value for name, value in self.__dict__.items() if value is not KEEP}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A destination's preflight: did the ingest complete TCP, TLS and the RTMP handshake?"""
+
+    ok: bool
+    detail: str
+    millis: float

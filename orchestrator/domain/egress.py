@@ -235,3 +235,17 @@ class EgressEvent:
     status_after: EgressStatus
     event_id: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The result of folding one report into the ledger."""
+
+    record: EgressRecord | None
+    outcome: Outcome
+    status_before: EgressStatus | None = None
+    duplicate_event: bool = False
+
+    @property
+    def status_changed(self) -> bool:
+        return self.record is not None and self.status_before != self.record.status

@@ -23,3 +23,19 @@ class WebhookNotice:
     egress: Observation | None = None
     payload: dict[str, Any] = field(default_factory=dict)  # redacted JSON of the event
     received: float | None = None  # time.perf_counter() when the webhook reached the service
+
+
+@dataclass(frozen=True)
+class WebhookRow:
+    """A received webhook event, stored for deduplication and for the features that follow."""
+
+    id: str
+    event: str
+    received_at: datetime
+    payload: dict[str, Any]
+    room_name: str = ""
+    room_sid: str = ""
+    egress_id: str = ""
+    participant_identity: str = ""
+    track_sid: str = ""
+    created_at: datetime | None = None

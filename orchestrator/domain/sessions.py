@@ -102,3 +102,14 @@ class CreatedRoom:
     sid: str
     metadata: str
     creation_time_ms: int
+
+
+@dataclass(frozen=True)
+class ClaimEvent:
+    """One step in a recording claim's history (written with the guarded update that made it)."""
+
+    at: datetime
+    state_before: ClaimState | None  # None: the claim was created
+    state_after: ClaimState
+    detail: str
+    egress_pk: str | None = None

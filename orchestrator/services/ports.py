@@ -1,29 +1,73 @@
-"""The ports the services need; the adapters implement them."""
+"""The ports: every outside system the services use, as a Protocol. Adapters implement them; bootstrap wires them.
+
+Services import only this module and the domain. Repositories are one per aggregate; a write that must commit
+with another aggregate's (the webhook fast path) has one port of its own (`WebhookIntakeStore`) instead of a
+transaction handed across layers. Reads may be called from worker threads; every method is synchronous
+unless it talks to the network.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from orchestrator.domain.egress import Observation, RoomSnapshot
+from orchestrator.domain.broadcasts import (
+    Broadcast,
+    BroadcastRun,
+    BroadcastState,
+    ProbeResult,
+    RunChanges,
+    RunEgress,
+    RunEvent,
+    RunStatus,
+)
+from orchestrator.domain.callbacks import Delivery, DeliveryStatus
+from orchestrator.domain.egress import (
+    Applied,
+    ChangeSource,
+    EgressEvent,
+    EgressRecord,
+    EgressStatus,
+    Observation,
+    RoomSnapshot,
+)
+from orchestrator.domain.events import WebhookRow
+from orchestrator.domain.intake import IntakeBatch, IntakeResult
+from orchestrator.domain.recordings import ObjectHead, Recording, RecordingEvent
 from orchestrator.domain.requests import EgressRequest
-from orchestrator.domain.sessions import CreatedRoom, ParticipantSnapshot
+from orchestrator.domain.rules import Rule
+from orchestrator.domain.sessions import ClaimEvent, CreatedRoom, ParticipantSnapshot, RecordingClaim, RoomSession
+
+# ==== time ===========================================================================================
 
 Clock = Callable[[], datetime]
+"""Now, in UTC (aware). Services never read the system clock themselves."""
+
+
+class Timer(Protocol):
+    """Runs a coroutine at a given time in this process (APScheduler behind it); keyed, replaceable."""
+
+    def at(self, when: datetime, key: str, job: Callable[[], Awaitable[None]]) -> None: ...
+    def cancel(self, key: str) -> None: ...
+
+
+# ==== LiveKit ========================================================================================
 
 
 class EgressGateway(Protocol):
-    """LiveKit's Egress and Room APIs as the services see them."""
+    """LiveKit's Egress API (and the room reads the egress services need)."""
 
-    async def start(self, request: EgressRequest, on_sent: Callable[[], None] | None = None) -> Observation: ...
+    async def start(self, request: EgressRequest) -> Observation:
+        """One start call, never retried here; LiveKitUnavailable may mean it started anyway."""
     async def stop(self, egress_id: str) -> Observation: ...
     async def update_layout(self, egress_id: str, layout: str) -> Observation: ...
     async def update_stream(self, egress_id: str, add: list[str], remove: list[str]) -> Observation: ...
     async def list_egresses(self, *, room_name: str = "", egress_id: str = "", active: bool = False
-                   ) -> list[Observation]: ...
+                            ) -> list[Observation]: ...
     async def list_rooms(self, names: list[str] | None = None) -> list[RoomSnapshot]: ...
-    async def check_access(self) -> None: ...
+    async def check_access(self) -> None:
+        """Raises a LiveKitError unless LiveKit answers and the credentials may record."""
 
 
 class RoomGateway(Protocol):
@@ -33,3 +77,190 @@ class RoomGateway(Protocol):
     async def list_participants(self, room_name: str) -> list[ParticipantSnapshot]: ...
     async def create_room(self, name: str, *, metadata: str = "", empty_timeout: int = 0,
                           departure_timeout: int = 0, composite: EgressRequest | None = None) -> CreatedRoom: ...
+
+
+# ==== the egress ledger ==============================================================================
+
+
+class EgressLedger(Protocol):
+    """The durable egress ledger: one row per egress, every change a guarded update plus a history row."""
+
+    def get(self, ref: str) -> EgressRecord | None:
+        """By our id or by LiveKit's `EG_` id."""
+    def history(self, pk: str) -> list[EgressEvent]: ...
+    def find(self, *, room_name: str | None = None, statuses: Iterable[EgressStatus] | None = None,
+             before: tuple[datetime, str] | None = None, limit: int = 50) -> list[EgressRecord]:
+        """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+    def unfinished(self) -> list[EgressRecord]: ...
+    def count_by_status(self) -> dict[str, int]: ...
+    def ping(self) -> None: ...
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
+        """New egresses about to be started, in `starting`, each with its first history row; one transaction."""
+    def observe(self, obs: Observation, source: ChangeSource, now: datetime, *, webhook: WebhookRow | None = None,
+                bind_to: str | None = None, detail: str = "") -> Applied:
+        """Fold one report in (adopting an unknown egress; with `bind_to`, the answer to our own start call)."""
+    def observe_answers(self, items: Sequence[tuple[Observation, datetime, str, str]]) -> list[Applied | Exception]:
+        """Answers to many start calls, (observation, now, row id, detail) each, in one transaction."""
+    def force_status(self, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *,
+                     error: str = "", error_code: int = 0, detail: str = "") -> Applied:
+        """A status the service decides itself (a failed start, a start deadline, an egress LiveKit lost)."""
+
+
+class WebhookStore(Protocol):
+    """Received webhook events, deduplicated by id."""
+
+    def record(self, webhook: WebhookRow) -> bool:
+        """Store one event; False when its id was seen before."""
+    def recent(self, *, room_name: str | None = None, limit: int = 100) -> list[WebhookRow]: ...
+
+
+class WebhookIntakeStore(Protocol):
+    """The webhook fast path's one transaction: events, ledger changes, and the room sessions, claims and
+    ledger rows that room_started events open (planned beforehand by the service, as plain data)."""
+
+    def commit(self, batch: IntakeBatch) -> IntakeResult: ...
+
+
+# ==== automatic recording ============================================================================
+
+
+class RuleStore(Protocol):
+    """Recording rules."""
+
+    def create(self, rule: Rule) -> Rule:
+        """Raises Conflict when the name is taken."""
+    def get(self, ref: str) -> Rule | None:
+        """By id or by name."""
+    def list(self, *, enabled_only: bool = False) -> list[Rule]:
+        """By priority, highest first."""
+    def update(self, rule: Rule) -> Rule: ...
+    def delete(self, rule_id: str) -> bool: ...
+
+
+class SessionStore(Protocol):
+    """Room sessions and recording claims. A claim is a unique-key insert; every claim state change is a
+    guarded update plus a `ClaimEvent` history row in the same transaction."""
+
+    def open_sessions(self, openings: Sequence[tuple[RoomSession, Sequence[RecordingClaim], datetime | None]]
+                      ) -> list[tuple[RoomSession, bool, list[RecordingClaim]]]:
+        """(session, claims, expected_since) each -> (stored session, created now, claims won)."""
+    def claim(self, room_sid: str, claims: Sequence[RecordingClaim]) -> list[RecordingClaim]:
+        """Insert the claims nobody holds yet, unless the session has ended; returns the ones won."""
+    def bind_claims(self, items: Sequence[tuple[str, str, datetime]]) -> list[bool]:
+        """(key, egress row id, now) each; False where the session ended meanwhile (stop that egress)."""
+    def fail_claim(self, key: str, error: str, retry_at: datetime | None, now: datetime) -> None: ...
+    def take_for_retry(self, key: str, now: datetime, lease_until: datetime) -> RecordingClaim | None: ...
+    def due_claims(self, now: datetime, limit: int = 200) -> list[RecordingClaim]: ...
+    def get_claim(self, key: str) -> RecordingClaim | None: ...
+    def claim_of_egress(self, egress_pk: str) -> RecordingClaim | None: ...
+    def claim_history(self, key: str) -> list[ClaimEvent]: ...
+    def bind_delegated(self, room_sid: str, egress_pk: str, now: datetime) -> RecordingClaim | None: ...
+    def close_session(self, room_sid: str, now: datetime) -> tuple[bool, list[RecordingClaim]]: ...
+    def get_session(self, room_sid: str) -> RoomSession | None: ...
+    def sessions(self, *, room_name: str | None = None, open_only: bool = False,
+                 limit: int = 100) -> list[RoomSession]: ...
+    def claims_of(self, room_sids: Sequence[str]) -> list[RecordingClaim]: ...
+    def running_composites(self) -> list[RecordingClaim]: ...
+    def expect_room(self, room_name: str, rule_id: str, now: datetime) -> None: ...
+    def forget_expected_room(self, room_name: str) -> None: ...
+
+
+# ==== broadcasts =====================================================================================
+
+
+class BroadcastStore(Protocol):
+    """Broadcasts and their runs; run claims are guarded updates, each with a history row."""
+
+    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None: ...
+    def get(self, broadcast_id: str) -> Broadcast | None: ...
+    def find(self, *, room_name: str | None = None, state: BroadcastState | None = None,
+             before: tuple[datetime, str] | None = None, limit: int = 50) -> list[Broadcast]: ...
+    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str) -> Broadcast | None:
+        """Guarded by the broadcast's version; writes a history row. None if it changed meanwhile."""
+    def add_run(self, run: BroadcastRun, detail: str) -> bool: ...
+    def run(self, run_id: str) -> BroadcastRun | None: ...
+    def runs_of(self, broadcast_id: str) -> list[BroadcastRun]: ...
+    def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
+                ) -> list[BroadcastRun]: ...
+    def count_runs_by_status(self) -> dict[str, int]: ...
+    def run_for_egress(self, egress_pk: str) -> BroadcastRun | None: ...
+    def events(self, run_id: str) -> list[RunEvent]: ...
+    def egresses(self, run_id: str) -> list[RunEgress]: ...
+    def transition(self, run_id: str, from_statuses: Iterable[RunStatus], to: RunStatus, now: datetime,
+                   detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None
+                   ) -> BroadcastRun | None:
+        """Move a run to `to` only if it is in one of `from_statuses` now (the claim): None if not.
+        `egress_pk` names the egress in the history row; `changes` sets the run's fields."""
+    def note(self, run_id: str, now: datetime, detail: str, changes: RunChanges | None = None, *,
+             egress_pk: str | None = None, expected_version: int | None = None) -> BroadcastRun | None:
+        """A history row (and field changes) without a change of status; with `expected_version`, only if
+        nobody changed the run since (the optimistic claim to heal, take over or roll over a run)."""
+    def claim_due(self, now: datetime, grace: timedelta, instance: str, limit: int = 1000
+                  ) -> tuple[list[BroadcastRun], list[BroadcastRun]]:
+        """Claim every scheduled run whose start has come: (claimed, missed), as the domain's misfire
+        decision says; one transaction."""
+    def attach_many(self, links: Sequence[tuple[str, str, str]], now: datetime) -> None: ...
+
+
+class RtmpProbe(Protocol):
+    async def probe(self, url: str) -> ProbeResult: ...
+
+
+LayoutCheck = Callable[[str], Awaitable[tuple[bool, str]]]
+"""Preflight of a layout page by its URL: (ok, detail)."""
+
+
+# ==== recordings and callbacks =======================================================================
+
+
+class RecordingStore(Protocol):
+    """The recordings catalog; a change of status is a guarded update, a history row and the callbacks it
+    causes, in one transaction."""
+
+    def count_by_status(self) -> dict[str, int]: ...
+    def get(self, recording_id: str) -> Recording | None: ...
+    def history(self, recording_id: str) -> list[RecordingEvent]: ...
+    def of_egress(self, egress_pk: str) -> list[Recording]: ...
+    def find(self, **filters: object) -> list[Recording]: ...
+    def due_for_check(self, now: datetime, limit: int = 100) -> list[Recording]: ...
+    def older_than(self, cutoff: datetime, limit: int = 1000) -> list[Recording]: ...
+    def ended_egresses_without_recordings(self, since: datetime, limit: int = 500) -> list[str]: ...
+    def add(self, items: Sequence[Recording], detail: str) -> list[Recording]: ...
+    def transition(self, current: Recording, changes: dict[str, object], now: datetime, detail: str,
+                   deliveries: Sequence[Delivery] = ()) -> Recording | None: ...
+
+
+class CallbackOutbox(Protocol):
+    """Signed callbacks waiting to be delivered; leased so one replica sends each attempt."""
+
+    def enqueue(self, deliveries: Sequence[Delivery]) -> int: ...
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int = 50) -> list[Delivery]: ...
+    def finish_attempt(self, delivery: Delivery, status: DeliveryStatus, now: datetime, *,
+                       next_attempt_at: datetime | None, error: str = "") -> bool: ...
+    def deliveries(self, *, event_id: str | None = None, limit: int = 500) -> list[Delivery]: ...
+    def next_delivery_due(self) -> datetime | None: ...
+
+
+class CallbackSender(Protocol):
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> str | None:
+        """None when delivered; otherwise why not."""
+    async def aclose(self) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Where recordings are: S3, or a local volume shared with egress."""
+
+    def head(self, bucket: str, key: str) -> ObjectHead | None: ...
+    def read_text(self, bucket: str, key: str, limit: int = ...) -> str | None: ...
+    def delete(self, bucket: str, keys: list[str]) -> None: ...
+
+
+class PresigningStore(ObjectStore, Protocol):
+    def presign_get(self, bucket: str, key: str, expires_s: int, *, filename: str = "") -> str: ...
+
+
+class LocalFiles(ObjectStore, Protocol):
+    """A local recordings volume the service streams itself (HTTP Range)."""
+
+    def size(self, key: str) -> int: ...
+    def chunks(self, key: str, start: int = 0, size: int = 1 << 20) -> Iterable[bytes]: ...

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.adapters.sql.egress_repository import Applied, SqlEgressRepository, WebhookRow
-from orchestrator.domain.egress import Outcome
-from orchestrator.domain.events import WebhookNotice
+from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
+from orchestrator.domain.egress import Applied, Outcome
+from orchestrator.domain.events import WebhookNotice, WebhookRow
 
 from .changes import ChangeFeed
 from .group_commit import next_batch

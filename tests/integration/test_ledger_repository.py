@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.adapters.sql.egress_repository import Applied, SqlEgressRepository, WebhookRow
+from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.engine import build_engine, migrate
-from orchestrator.domain.egress import EgressKind, EgressRecord, EgressStatus, Observation, Origin, Outcome
+from orchestrator.domain.egress import Applied, EgressKind, EgressRecord, EgressStatus, Observation, Origin, Outcome
+from orchestrator.domain.events import WebhookRow
 
 
 def _obs(status: EgressStatus, ns: int) -> Observation:

@@ -8,7 +8,6 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +15,7 @@ from sqlalchemy import Connection, Engine, Row, Update, bindparam, delete, func,
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.domain.egress import (
+    Applied,
     ChangeSource,
     Decision,
     EgressEvent,
@@ -33,6 +33,7 @@ from orchestrator.domain.egress import (
     decide,
     force,
 )
+from orchestrator.domain.events import WebhookRow
 
 from .bulk import NewRows, Rows
 from .tables import egress_events, egresses, webhook_events
@@ -64,36 +65,6 @@ def _guarded_update_stmt(columns: frozenset[str]) -> Update:
 
 class _VersionConflict(Exception):
     """Another writer changed the row between our read and our guarded update."""
-
-
-@dataclass(frozen=True)
-class WebhookRow:
-    """A received webhook event, stored for deduplication and for the features that follow."""
-
-    id: str
-    event: str
-    received_at: datetime
-    payload: dict[str, Any]
-    room_name: str = ""
-    room_sid: str = ""
-    egress_id: str = ""
-    participant_identity: str = ""
-    track_sid: str = ""
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Applied:
-    """The result of folding one report into the ledger."""
-
-    record: EgressRecord | None
-    outcome: Outcome
-    status_before: EgressStatus | None = None
-    duplicate_event: bool = False
-
-    @property
-    def status_changed(self) -> bool:
-        return self.record is not None and self.status_before != self.record.status
 
 
 class SqlEgressRepository:
