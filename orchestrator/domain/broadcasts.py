@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from .backoff import backoff_s
 from .errors import InvalidInput
 from .layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, LayoutOptions
 from .redact import redact_stream_url
@@ -205,7 +206,7 @@ def decide_start(planned_start: datetime, now: datetime, grace: timedelta) -> St
 
 def healing_delay(attempt: int, base_s: float = 1.0, cap_s: float = 15.0) -> float:
     """Backoff before replacement attempt `attempt` (1-based): quick enough for Mux's 60 s reconnect window."""
-    return float(min(cap_s, base_s * (2 ** (attempt - 1))))
+    return backoff_s(attempt, base_s, cap_s)
 
 
 def needs_rollover(egress_started: datetime | None, now: datetime, limit: timedelta) -> bool:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backoff import backoff_s
 from .errors import InvalidInput
 
 SIGNATURE_HEADER = "X-Orchestrator-Signature"  # "t=<unix seconds>,v1=<hex HMAC-SHA256>"
@@ -115,7 +116,7 @@ def next_attempt(
     deadline = created_at + window
     if now >= deadline:
         return None
-    delay = timedelta(seconds=min(cap_s, base_s * (2 ** max(0, min(attempts - 1, 30)))))
+    delay = timedelta(seconds=backoff_s(attempts, base_s, cap_s))
     return min(now + delay, deadline)
 
 

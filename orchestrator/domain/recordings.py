@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
+from .backoff import backoff_s
 from .egress import EgressRecord, EgressStatus
 from .errors import Conflict
 
@@ -206,7 +207,7 @@ def describe_object(recording: Recording) -> str:
 
 def next_check_delay(attempts: int, base_s: float = 2.0, cap_s: float = 600.0) -> timedelta:
     """Back-off between verifications while storage is unreachable: 2, 4, 8 ... 600 s."""
-    return timedelta(seconds=min(cap_s, base_s * (2 ** max(0, min(attempts, 20)))))
+    return timedelta(seconds=backoff_s(attempts + 1, base_s, cap_s))
 
 
 def retention_due(recording: Recording, now: datetime, keep: timedelta) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from .backoff import backoff_s
 from .rules import ActionKind, RuleMatch
 
 
@@ -75,8 +76,7 @@ def claim_key(room_sid: str, rule_id: str, action: ActionKind, subject: str = ""
 
 def retry_delay(attempts: int, base: timedelta) -> timedelta:
     """Back off between retries of a failed start: base, 2x, 4x... capped at 32x."""
-    factor: int = 2 ** min(max(attempts - 1, 0), 5)
-    return base * factor
+    return timedelta(seconds=backoff_s(attempts, base.total_seconds(), 32 * base.total_seconds()))
 
 
 @dataclass(frozen=True)
