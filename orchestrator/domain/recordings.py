@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import unquote, urlsplit
@@ -68,6 +68,49 @@ class Recording:
     @property
     def recorded_at(self) -> datetime:
         return self.started_at or self.created_at
+
+
+MUTABLE_FIELDS = frozenset({"status", "reason", "verified_at", "deleted_at", "check_attempts", "next_check_at",
+                            "size_bytes"})
+"""What a transition may change; `updated_at` and `version` the store sets itself."""
+
+
+def changed_fields(current: Recording, after: Recording) -> dict[str, object]:
+    """The mutable fields `after` changes (by name); ValueError if it changes any other."""
+    changed = {f.name: getattr(after, f.name) for f in fields(Recording)
+               if getattr(after, f.name) != getattr(current, f.name)}
+    fixed = set(changed) - MUTABLE_FIELDS - {"updated_at", "version"}
+    if fixed:
+        raise ValueError(f"not updatable: {sorted(fixed)}")
+    return {name: value for name, value in changed.items() if name in MUTABLE_FIELDS}
+
+
+@dataclass(frozen=True)
+class RecordingQuery:
+    """Filters of a catalog listing; newest recording first, `before` is the (recorded_at, id) of the
+    previous page's last row. A filter left empty matches everything."""
+
+    room_name: str | None = None
+    room_id: str | None = None
+    broadcast_id: str | None = None
+    rule_id: str | None = None
+    egress: str | None = None  # our egress id or LiveKit's EG_ id
+    statuses: frozenset[RecordingStatus] | None = None
+    since: datetime | None = None  # recorded at or after
+    until: datetime | None = None  # recorded before
+    before: tuple[datetime, str] | None = None
+    limit: int = 50
+
+    def matches(self, r: Recording) -> bool:
+        """The same test the SQL store's WHERE clause makes (the in-memory store uses it)."""
+        return (all(not want or have == want for want, have in (
+                    (self.room_name, r.room_name), (self.room_id, r.room_id),
+                    (self.broadcast_id, r.broadcast_id), (self.rule_id, r.rule_id)))
+                and (not self.egress or self.egress in (r.egress_pk, r.egress_id))
+                and (self.statuses is None or r.status in self.statuses)
+                and (self.since is None or r.recorded_at >= self.since)
+                and (self.until is None or r.recorded_at < self.until)
+                and (self.before is None or (r.recorded_at, r.id) < self.before))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from orchestrator.domain.broadcasts import (
@@ -34,7 +35,7 @@ from orchestrator.domain.egress import (
 )
 from orchestrator.domain.events import WebhookRow
 from orchestrator.domain.intake import IntakeBatch, IntakeResult
-from orchestrator.domain.recordings import ObjectHead, Recording, RecordingEvent
+from orchestrator.domain.recordings import ObjectHead, Recording, RecordingEvent, RecordingQuery
 from orchestrator.domain.requests import EgressRequest
 from orchestrator.domain.rules import Rule
 from orchestrator.domain.sessions import ClaimEvent, CreatedRoom, ParticipantSnapshot, RecordingClaim, RoomSession
@@ -215,52 +216,70 @@ LayoutCheck = Callable[[str], Awaitable[tuple[bool, str]]]
 
 class RecordingStore(Protocol):
     """The recordings catalog; a change of status is a guarded update, a history row and the callbacks it
-    causes, in one transaction."""
+    causes (written to the `CallbackOutbox`), in one transaction."""
 
     def count_by_status(self) -> dict[str, int]: ...
     def get(self, recording_id: str) -> Recording | None: ...
     def history(self, recording_id: str) -> list[RecordingEvent]: ...
-    def of_egress(self, egress_pk: str) -> list[Recording]: ...
-    def find(self, **filters: object) -> list[Recording]: ...
-    def due_for_check(self, now: datetime, limit: int = 100) -> list[Recording]: ...
-    def older_than(self, cutoff: datetime, limit: int = 1000) -> list[Recording]: ...
-    def ended_egresses_without_recordings(self, since: datetime, limit: int = 500) -> list[str]: ...
-    def add(self, items: Sequence[Recording], detail: str) -> list[Recording]: ...
-    def transition(self, current: Recording, changes: dict[str, object], now: datetime, detail: str,
-                   deliveries: Sequence[Delivery] = ()) -> Recording | None: ...
+    def of_egress(self, egress_pk: str) -> list[Recording]:
+        """By part."""
+    def find(self, query: RecordingQuery) -> list[Recording]:
+        """Newest recording first (recorded_at, then id)."""
+    def due_for_check(self, now: datetime, limit: int = 100) -> list[Recording]:
+        """Verifying, with no check planned or its time come; soonest first."""
+    def older_than(self, cutoff: datetime, limit: int = 1000) -> list[Recording]:
+        """Not deleted, ended (else catalogued) at or before `cutoff`; oldest first."""
+    def ended_egresses_without_recordings(self, since: datetime, limit: int = 500) -> list[str]:
+        """Ids of terminal egresses (ended after `since`, or with no end time) with no recording yet."""
+    def add(self, items: Sequence[Recording], detail: str) -> list[Recording]:
+        """Catalog new recordings, each with its first history row; ones already there are left alone.
+        Returns those added."""
+    def transition(self, current: Recording, after: Recording, now: datetime, detail: str,
+                   deliveries: Sequence[Delivery] = ()) -> Recording | None:
+        """Store `after` (`current` with new mutable fields: `domain.recordings.changed_fields`) only if
+        nobody changed the recording since `current` was read, else None; with a history row and
+        `deliveries` put in the outbox, in the same transaction."""
 
 
 class CallbackOutbox(Protocol):
     """Signed callbacks waiting to be delivered; leased so one replica sends each attempt."""
 
-    def enqueue(self, deliveries: Sequence[Delivery]) -> int: ...
-    def claim_due(self, now: datetime, lease_until: datetime, limit: int = 50) -> list[Delivery]: ...
+    def enqueue(self, deliveries: Sequence[Delivery]) -> int:
+        """Store deliveries; one already stored (same event and URL) is not stored twice. Returns how many."""
+    def claim_due(self, now: datetime, lease_until: datetime, limit: int = 50) -> list[Delivery]:
+        """Pending deliveries that are due and not leased, each leased to the caller until `lease_until`."""
     def finish_attempt(self, delivery: Delivery, status: DeliveryStatus, now: datetime, *,
-                       next_attempt_at: datetime | None, error: str = "") -> bool: ...
-    def deliveries(self, *, event_id: str | None = None, limit: int = 500) -> list[Delivery]: ...
+                       next_attempt_at: datetime | None, error: str = "") -> bool:
+        """Record one attempt of a leased delivery (releasing it); False if it changed meanwhile."""
+    def deliveries(self, *, event_id: str | None = None, limit: int = 500) -> list[Delivery]:
+        """Oldest first."""
     def next_delivery_due(self) -> datetime | None: ...
 
 
 class CallbackSender(Protocol):
     async def send(self, url: str, headers: dict[str, str], body: bytes) -> str | None:
-        """None when delivered; otherwise why not."""
+        """One attempt: None when delivered; otherwise why not (no secrets in it)."""
     async def aclose(self) -> None: ...
 
 
 class ObjectStore(Protocol):
-    """Where recordings are: S3, or a local volume shared with egress."""
+    """Where recordings are: S3, or a local volume shared with egress. Raises StorageUnavailable when
+    storage cannot answer; None means "not there"."""
 
     def head(self, bucket: str, key: str) -> ObjectHead | None: ...
     def read_text(self, bucket: str, key: str, limit: int = ...) -> str | None: ...
-    def delete(self, bucket: str, keys: list[str]) -> None: ...
+    def delete(self, bucket: str, keys: list[str]) -> None:
+        """Deleting what is already gone is not an error."""
 
 
 class PresigningStore(ObjectStore, Protocol):
-    def presign_get(self, bucket: str, key: str, expires_s: int, *, filename: str = "") -> str: ...
+    def presign_get(self, bucket: str, key: str, expires_s: int, *, filename: str = "") -> str:
+        """A GET link anyone can use until it expires."""
 
 
 class LocalFiles(ObjectStore, Protocol):
-    """A local recordings volume the service streams itself (HTTP Range)."""
+    """A recordings volume on this machine; the API streams its files itself (with HTTP Range)."""
 
-    def size(self, key: str) -> int: ...
-    def chunks(self, key: str, start: int = 0, size: int = 1 << 20) -> Iterable[bytes]: ...
+    def file(self, key: str) -> Path | None:
+        """The file a key names, or None when it is not there; StorageUnavailable if the key points
+        outside the volume."""
