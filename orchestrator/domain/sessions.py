@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -77,6 +78,27 @@ def claim_key(room_sid: str, rule_id: str, action: ActionKind, subject: str = ""
 def retry_delay(attempts: int, base: timedelta) -> timedelta:
     """Back off between retries of a failed start: base, 2x, 4x... capped at 32x."""
     return timedelta(seconds=backoff_s(attempts, base.total_seconds(), 32 * base.total_seconds()))
+
+
+@dataclass(frozen=True)
+class RoomRequest:
+    """A POST /v1/rooms that asked LiveKit to start a rule's composite itself (CreateRoom auto egress)."""
+
+    room_name: str
+    rule_id: str
+    created_at: datetime
+
+
+def delegated(claims: Sequence[RecordingClaim], request: RoomRequest | None, *, created: bool,
+              expected_since: datetime | None) -> list[RecordingClaim]:
+    """The DELEGATED rule: when a new session opens and a CreateRoom for its room name is pending (made at or
+    after `expected_since`), that request's rule's composite claim is LiveKit's to start, not ours: it becomes
+    DELEGATED (no retry, no ledger row) and is bound to the egress LiveKit reports. The store consumes the
+    request in the same transaction, whatever this returns; a session that existed already delegates nothing."""
+    if (request is None or not created or expected_since is None or request.created_at < expected_since):
+        return list(claims)
+    return [replace(c, state=ClaimState.DELEGATED, retry_at=None, egress_pk=None)
+            if c.rule_id == request.rule_id and c.action == ActionKind.COMPOSITE else c for c in claims]
 
 
 @dataclass(frozen=True)
