@@ -8,12 +8,11 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from orchestrator.domain.egress import EgressEvent, EgressRecord
 from orchestrator.domain.events import WebhookRow
 from orchestrator.domain.rules import Rule
-from orchestrator.domain.sessions import ClaimEvent, RecordingClaim, RoomSession
+from orchestrator.domain.sessions import ClaimEvent, RecordingClaim, RoomRequest, RoomSession
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Tables:
     sessions: dict[str, RoomSession] = field(default_factory=dict)  # by room sid
     claims: dict[str, RecordingClaim] = field(default_factory=dict)  # by key (unique)
     claim_events: list[tuple[str, ClaimEvent]] = field(default_factory=list)  # (claim key, event), in order
-    room_requests: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # room name -> (rule id, at)
+    room_requests: dict[str, RoomRequest] = field(default_factory=dict)  # by room name
 
     def copy(self) -> Tables:
         """A copy whose containers may be changed without touching this one (rows are shared: immutable)."""

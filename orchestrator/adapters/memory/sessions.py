@@ -8,7 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from orchestrator.domain.rules import ActionKind
-from orchestrator.domain.sessions import RETRYABLE, ClaimEvent, ClaimState, RecordingClaim, RoomSession
+from orchestrator.domain.sessions import (
+    RETRYABLE,
+    ClaimEvent,
+    ClaimState,
+    RecordingClaim,
+    RoomRequest,
+    RoomSession,
+    delegated,
+)
 
 from .database import MemoryDatabase, Tables
 
@@ -87,7 +95,7 @@ class MemorySessionStore:
 
     def expect_room(self, room_name: str, rule_id: str, now: datetime) -> None:
         with self._db.transaction() as t:
-            t.room_requests[room_name] = (rule_id, now)
+            t.room_requests[room_name] = RoomRequest(room_name, rule_id, now)
 
     def forget_expected_room(self, room_name: str) -> None:
         with self._db.transaction() as t:
@@ -147,18 +155,13 @@ def open_sessions(t: Tables, openings: Sequence[Opening]) -> list[tuple[RoomSess
         if created:
             t.sessions[session.room_sid] = session
         opened.append((t.sessions[session.room_sid], created, list(claims)))
-    expecting = {s.room_name: since for (s, created, _), (_, _, since) in zip(opened, openings, strict=True)
-                 if created and since is not None}
-    delegated: dict[str, str] = {}
-    for name, since in expecting.items():
-        request = t.room_requests.pop(name, None)
-        if request is not None and request[1] >= since:
-            delegated[name] = request[0]
-    if delegated:
-        opened = [(s, created, [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None, egress_pk=None)
-                                if created and delegated.get(s.room_name) == c.rule_id
-                                and c.action == ActionKind.COMPOSITE else c for c in claims])
-                  for s, created, claims in opened]
+    # A pending CreateRoom for a new session's room is consumed (too old or not); its composite may delegate.
+    requests: dict[str, RoomRequest | None] = {}
+    for (s, created, _), (_, _, since) in zip(opened, openings, strict=True):
+        if created and since is not None and s.room_name not in requests:
+            requests[s.room_name] = t.room_requests.pop(s.room_name, None)
+    opened = [(s, created, delegated(claims, requests.get(s.room_name), created=created, expected_since=since))
+              for (s, created, claims), (_, _, since) in zip(opened, openings, strict=True)]
     results = []
     for s, created, claims in opened:
         results.append((s, created, insert_claims(t, claims) if s.ended_at is None else []))
