@@ -1,8 +1,8 @@
-"""Tables of automatic recording: rules, room sessions, recording claims and pending CreateRoom requests."""
+"""Tables of automatic recording: rules, room sessions, recording claims (and their history), CreateRoom requests."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
 
 from .tables import UtcDateTime, metadata
 
@@ -62,4 +62,17 @@ room_requests = Table(
     Column("room_name", String(256), primary_key=True),
     Column("rule_id", String(40), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+)
+
+recording_claim_events = Table(
+    "recording_claim_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("claim_key", String(512), ForeignKey("recording_claims.key", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("state_before", String(16), nullable=True),
+    Column("state_after", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("egress_pk", String(40), nullable=True),
+    Index("ix_recording_claim_events_claim", "claim_key", "seq"),
 )
