@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
 from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
+from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
@@ -33,6 +34,7 @@ from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
 from orchestrator.services.changes import ChangeFeed, EgressChange
 from orchestrator.services.egresses import EgressLedgerService
+from orchestrator.services.ports import EgressLedger
 from orchestrator.services.reconcile import Reconciler
 from orchestrator.services.recordings import RecordingService
 from orchestrator.services.webhooks import WebhookBatcher, WebhookIngestService
@@ -170,7 +172,8 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
             preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
     changes.on_egress_change(broadcasts.on_egress_change)
     changes.on_notice(broadcasts.on_room_event)
-    recordings, callbacks = build_recordings(settings, engine, repo, storage, api_token, metrics)
+    # Until every repository is built on one SqlDatabase (A1), recordings queue their writes on their own.
+    recordings, callbacks = build_recordings(settings, SqlDatabase(engine), repo, storage, api_token, metrics)
     changes.on_egress_change(recordings.on_egress_change)
     broadcasts.announce = lambda kind, subject, data, urls: callbacks.enqueue(
         CallbackEventType(kind), subject, data, extra_urls=urls)
@@ -199,27 +202,30 @@ async def check_layout_page(url: str) -> tuple[bool, str]:
 
 
 def build_recordings(
-    settings: Settings, engine: Engine, repo: SqlEgressRepository, storage: S3Target | None, api_token: str,
+    settings: Settings, db: SqlDatabase, ledger: EgressLedger, storage: S3Target | None, api_token: str,
     metrics: Metrics,
 ) -> tuple[RecordingService, CallbackService]:
     """The recordings catalog and the callback outbox; S3 credentials from settings or boto3's own chain."""
     from orchestrator.adapters.callbacks import HttpCallbackSender
-    from orchestrator.adapters.s3 import LocalObjectStore, S3ObjectStore
-    from orchestrator.adapters.sql.recording_repository import SqlRecordingRepository
+    from orchestrator.adapters.local_store import LocalObjectStore
+    from orchestrator.adapters.s3 import S3ObjectStore
+    from orchestrator.adapters.sql.callback_outbox import SqlCallbackOutbox
+    from orchestrator.adapters.sql.recordings import SqlRecordingStore
 
-    recording_repo = SqlRecordingRepository(engine, write_lock=repo.write_lock)
+    outbox = SqlCallbackOutbox(db)
+    catalog = SqlRecordingStore(db, outbox)
     metrics.watch_statuses("orchestrator_recordings", "Recordings in the catalog by status",
-                           [s.value for s in RecordingStatus], recording_repo.count_by_status)
+                           [s.value for s in RecordingStatus], catalog.count_by_status)
     secret = settings.callback_secret.get_secret_value() if settings.callback_secret else ""
     SECRETS.add(secret)
     callbacks = CallbackService(
-        recording_repo, HttpCallbackSender(settings.callback_timeout_s), utcnow, urls=settings.callback_url_list,
+        outbox, HttpCallbackSender(settings.callback_timeout_s), utcnow, urls=settings.callback_url_list,
         secret=secret, backoff_s=settings.callback_backoff_s, window=timedelta(seconds=settings.callback_window_s),
         poll_interval_s=settings.callback_poll_interval_s)
     s3_target = storage_target(settings)
     link_key = hashlib.sha256(b"recording-links:" + api_token.encode()).digest()
     recordings = RecordingService(
-        recording_repo, repo, callbacks, utcnow,
+        catalog, ledger, callbacks, utcnow,
         s3=(lambda: S3ObjectStore(s3_target)) if s3_target is not None else None,
         local=LocalObjectStore(settings.recordings_dir) if settings.recordings_dir else None,
         default_bucket=storage.bucket if storage else "", public_url=settings.public_url, link_key=link_key,

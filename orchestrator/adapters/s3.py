@@ -1,15 +1,12 @@
 """S3ObjectStore: recordings' objects on AWS S3 or an S3-compatible store, through boto3.
 
 boto3's exceptions stop here: above this module there are only ObjectHead, None for "not there",
-and StorageUnavailable. LocalObjectStore offers the same port for a shared local volume.
+and StorageUnavailable. `local_store.LocalObjectStore` offers the same port for a shared local volume.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -100,54 +97,6 @@ class S3ObjectStore:
             return url
         except (BotoCoreError, ClientError) as exc:
             raise StorageUnavailable(f"could not sign a link for s3://{bucket}/{key}: {type(exc).__name__}") from None
-
-
-class LocalObjectStore:
-    """Recordings on a volume this machine shares with the egress workers; keys are relative paths."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root.resolve()
-
-    def path(self, key: str) -> Path:
-        path = (self.root / key.lstrip("/")).resolve()
-        if not path.is_relative_to(self.root):
-            raise StorageUnavailable("a recording path points outside the recordings volume")
-        return path
-
-    def head(self, bucket: str, key: str) -> ObjectHead | None:
-        del bucket
-        try:
-            return ObjectHead(size=self.path(key).stat().st_size)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageUnavailable(f"recordings volume unreadable: {exc.strerror}") from None
-
-    def read_text(self, bucket: str, key: str, limit: int = 4 * 1024 * 1024) -> str | None:
-        del bucket
-        try:
-            with self.path(key).open("rb") as fh:
-                return fh.read(limit).decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise StorageUnavailable(f"recordings volume unreadable: {exc.strerror}") from None
-
-    def delete(self, bucket: str, keys: list[str]) -> None:
-        del bucket
-        for key in keys:
-            try:
-                os.remove(self.path(key))
-            except FileNotFoundError:
-                continue
-            except OSError as exc:
-                raise StorageUnavailable(f"recordings volume: removing a file failed: {exc.strerror}") from None
-
-    def chunks(self, key: str, start: int = 0, size: int = 1 << 20) -> Iterator[bytes]:
-        with self.path(key).open("rb") as fh:
-            fh.seek(start)
-            while chunk := fh.read(size):
-                yield chunk
 
 
 def _code(exc: ClientError) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
-from orchestrator.adapters.sql.recording_repository import SqlRecordingRepository
 from orchestrator.domain.callbacks import (
     CallbackEvent,
     CallbackEventType,
@@ -21,13 +20,10 @@ from orchestrator.domain.callbacks import (
     next_attempt,
     signature_headers,
 )
+from orchestrator.services.ports import CallbackOutbox, CallbackSender, Clock
+from orchestrator.services.threads import in_thread
 
 log = logging.getLogger(__name__)
-
-
-class CallbackSender(Protocol):
-    async def send(self, url: str, headers: dict[str, str], body: bytes) -> str | None: ...
-    async def aclose(self) -> None: ...
 
 
 class CallbackService:
@@ -39,9 +35,9 @@ class CallbackService:
 
     def __init__(
         self,
-        repo: SqlRecordingRepository,
+        outbox: CallbackOutbox,
         sender: CallbackSender,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         urls: Sequence[str] = (),
         secret: str = "",
@@ -50,7 +46,7 @@ class CallbackService:
         poll_interval_s: float = 1.0,
         lease: timedelta = timedelta(seconds=60),
     ) -> None:
-        self._repo = repo
+        self._outbox = outbox
         self._sender = sender
         self._clock = clock
         self.urls = tuple(check_callback_url(u, "ORCHESTRATOR_CALLBACK_URLS") for u in urls)
@@ -82,7 +78,7 @@ class CallbackService:
         event = self.event(event_type, subject, data)
         rows = self.deliveries(event, extra_urls)
         if rows:
-            await asyncio.to_thread(self._repo.enqueue, rows)
+            await in_thread(self._outbox.enqueue, rows)
             self.nudge()
         return event
 
@@ -94,7 +90,7 @@ class CallbackService:
     async def dispatch_due(self) -> int:
         """One pass: every due delivery gets one attempt. Returns how many were delivered."""
         now = self._clock()
-        claimed = await asyncio.to_thread(self._repo.claim_due, now, now + self._lease)
+        claimed = await in_thread(self._outbox.claim_due, now, now + self._lease)
         if not claimed:
             return 0
         results = await asyncio.gather(*(self._attempt(d) for d in claimed))
@@ -107,14 +103,14 @@ class CallbackService:
         error = await self._sender.send(delivery.url, headers, delivery.body)
         now = self._clock()
         if error is None:
-            await asyncio.to_thread(self._repo.finish_attempt, delivery, DeliveryStatus.DELIVERED, now,
-                                    next_attempt_at=None)
+            await in_thread(self._outbox.finish_attempt, delivery, DeliveryStatus.DELIVERED, now,
+                            next_attempt_at=None)
             return True
         retry_at = next_attempt(delivery.attempts + 1, delivery.created_at, now, base_s=self._backoff_s,
                                 window=self._window)
         status = DeliveryStatus.PENDING if retry_at is not None else DeliveryStatus.EXPIRED
-        await asyncio.to_thread(self._repo.finish_attempt, delivery, status, now, next_attempt_at=retry_at,
-                                error=error)
+        await in_thread(self._outbox.finish_attempt, delivery, status, now, next_attempt_at=retry_at,
+                        error=error)
         if retry_at is None:
             log.warning("callback %s (%s) to %s given up after %d attempts: %s", delivery.event_id,
                         delivery.event_type.value, _host(delivery.url), delivery.attempts + 1, error)

@@ -11,9 +11,10 @@ import pytest
 
 from orchestrator.adapters.callbacks import HttpCallbackSender
 from orchestrator.adapters.s3 import S3ObjectStore
+from orchestrator.adapters.sql.callback_outbox import SqlCallbackOutbox
+from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
-from orchestrator.adapters.sql.engine import build_engine, migrate
-from orchestrator.adapters.sql.recording_repository import SqlRecordingRepository
+from orchestrator.adapters.sql.recordings import SqlRecordingStore
 from orchestrator.domain.callbacks import CallbackEventType, DeliveryStatus
 from orchestrator.domain.egress import ChangeSource, EgressStatus, FileResult, Observation, Results
 from orchestrator.domain.recordings import RecordingStatus
@@ -43,7 +44,8 @@ class Clock:
 @dataclass
 class Env:
     egresses: SqlEgressRepository
-    repo: SqlRecordingRepository
+    repo: SqlRecordingStore
+    outbox: SqlCallbackOutbox
     recordings: RecordingService
     callbacks: CallbackService
     clock: Clock
@@ -52,20 +54,21 @@ class Env:
 
 @pytest.fixture
 def env(db_url: str, s3_server: S3Server, receiver: CallbackReceiver) -> Iterator[Env]:  # noqa: F811
-    engine = build_engine(db_url)
-    migrate(engine)
+    db = SqlDatabase(db_url)
+    db.migrate()
     clock = Clock()
-    repo = SqlRecordingRepository(engine)
-    callbacks = CallbackService(repo, HttpCallbackSender(5), clock, urls=[receiver.url], secret=CALLBACK_SECRET,
+    outbox = SqlCallbackOutbox(db)
+    repo = SqlRecordingStore(db, outbox)
+    callbacks = CallbackService(outbox, HttpCallbackSender(5), clock, urls=[receiver.url], secret=CALLBACK_SECRET,
                                 backoff_s=1.0)
     target = S3Target(bucket=BUCKET, region="us-east-1", endpoint=s3_server.endpoint, access_key=ACCESS_KEY,
                       secret=SECRET_KEY, force_path_style=True)
-    egresses = SqlEgressRepository(engine)
+    egresses = SqlEgressRepository(db.engine)
     recordings = RecordingService(
         repo, egresses, callbacks, clock, s3=lambda: S3ObjectStore(target, timeout_s=1, attempts=1), local=None,
         default_bucket=BUCKET, public_url="http://127.0.0.1:1", link_key=b"k" * 32, retention_days=7)
-    yield Env(egresses, repo, recordings, callbacks, clock, s3_server)
-    engine.dispose()
+    yield Env(egresses, repo, outbox, recordings, callbacks, clock, s3_server)
+    db.dispose()
 
 
 def ended_egress(env: Env, key: str, *, ended: datetime, size: int = 5) -> str:
@@ -109,7 +112,7 @@ async def test_receiver_down_for_a_while_gets_each_event_once(env: Env, receiver
     assert await env.callbacks.dispatch_due() == 0
     assert receiver.attempts == 2
     # A restart: a new service on the same database finds the pending delivery.
-    restarted = CallbackService(env.repo, HttpCallbackSender(5), env.clock, urls=[receiver.url],
+    restarted = CallbackService(env.outbox, HttpCallbackSender(5), env.clock, urls=[receiver.url],
                                 secret=CALLBACK_SECRET)
     receiver.down = False
     env.clock.now += timedelta(minutes=5)
@@ -117,7 +120,7 @@ async def test_receiver_down_for_a_while_gets_each_event_once(env: Env, receiver
     env.clock.now += timedelta(hours=1)
     assert await restarted.dispatch_due() == 0
     assert receiver.seen == {first.id: 1} and len(receiver.received) == 1
-    [row] = env.repo.deliveries(event_id=first.id)
+    [row] = env.outbox.deliveries(event_id=first.id)
     assert row.status == DeliveryStatus.DELIVERED and row.attempts == 3
     # Extra URLs must be http(s) and name the field.
     from orchestrator.domain.errors import InvalidInput
@@ -133,7 +136,7 @@ async def test_delivery_gives_up_after_the_window(env: Env, receiver: CallbackRe
     await env.callbacks.dispatch_due()
     env.clock.now += timedelta(hours=25)
     await env.callbacks.dispatch_due()
-    [row] = env.repo.deliveries(event_id=event.id)
+    [row] = env.outbox.deliveries(event_id=event.id)
     assert row.status == DeliveryStatus.EXPIRED and row.attempts == 2
 
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from orchestrator.adapters.s3 import LocalObjectStore
 from orchestrator.api.deps import ContainerDep, require_token
 from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas import ErrorOut
-from orchestrator.domain.errors import InvalidInput, NotFound
-from orchestrator.domain.recordings import Recording, RecordingEvent, RecordingStatus, content_type_for
+from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.recordings import Recording, RecordingEvent, RecordingQuery, RecordingStatus
 
 router = APIRouter(prefix="/v1/recordings", tags=["recordings"], dependencies=[Depends(require_token)],
                    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
@@ -101,9 +100,9 @@ async def list_recordings(
         if value is not None and value.tzinfo is None:
             raise InvalidInput(name, "must carry a UTC offset (RFC 3339)")
     before = decode_cursor(cursor) if cursor else None
-    found = await c.recordings.find(
+    found = await c.recordings.find(RecordingQuery(
         room_name=room_name, room_id=room_id, broadcast_id=broadcast_id, rule_id=rule_id, egress=egress,
-        statuses=set(status) if status else None, since=since, until=until, before=before, limit=limit + 1)
+        statuses=frozenset(status) if status else None, since=since, until=until, before=before, limit=limit + 1))
     page, more = found[:limit], len(found) > limit
     next_cursor = encode_cursor(page[-1].recorded_at, page[-1].id) if more and page else None
     return RecordingPage(items=[RecordingOut.of(r) for r in page], next_cursor=next_cursor)
@@ -157,12 +156,6 @@ async def signed_playlist(recording_id: str, expires: int, sig: str, c: Containe
 @links.get("/{recording_id}/content")
 async def signed_content(recording_id: str, expires: int, sig: str, c: ContainerDep, key: str = "") -> Response:
     """A local recording (or one HLS segment of it), streamed with HTTP Range support."""
-    recording, path_key = await c.recordings.local_file(recording_id, expires, sig, key)
-    store = c.recordings.local_store
-    if not isinstance(store, LocalObjectStore):
-        raise NotFound(f"recording {recording_id} is not on the local volume")
-    path = store.path(path_key)
-    if not path.is_file():
-        raise NotFound(f"recording {recording.id}: the file is no longer on the volume")
-    return FileResponse(path, media_type=content_type_for(path_key), filename=path.name)
+    local = await c.recordings.local_file(recording_id, expires, sig, key)
+    return FileResponse(local.path, media_type=local.media_type, filename=local.path.name)
 
