@@ -35,10 +35,10 @@ class MemoryRuleStore:
     def update(self, rule: Rule) -> Rule:
         with self._db.transaction() as t:
             stored = t.rules.get(rule.id)
-            if any(r.name == rule.name and r.id != rule.id for r in t.rules.values()):
-                raise Conflict(f"a rule named {rule.name!r} already exists")
             if stored is None:
                 raise Conflict(f"rule {rule.id} was deleted meanwhile")
+            if any(r.name == rule.name and r.id != rule.id for r in t.rules.values()):
+                raise Conflict(f"a rule named {rule.name!r} already exists")
             t.rules[rule.id] = dataclasses.replace(rule, created_at=stored.created_at)  # created_at never changes
             t.rule_versions[rule.id] += 1
         return rule

@@ -22,6 +22,13 @@ from .database import MemoryDatabase, Tables
 
 Opening = tuple[RoomSession, Sequence[RecordingClaim], datetime | None]
 ENDED_WHILE_STARTING = "the room ended while its start call was out; stopped"
+CREATED_AS = {  # the first history row of a claim, by its first state (the SQL store's words)
+    ClaimState.CLAIMED: "claimed",
+    ClaimState.DELEGATED: "delegated: LiveKit's CreateRoom auto egress records it",
+    ClaimState.STARTED: "claimed, started",
+    ClaimState.FAILED: "failed",
+    ClaimState.CANCELLED: "cancelled",
+}
 
 
 class MemorySessionStore:
@@ -49,7 +56,9 @@ class MemorySessionStore:
                 claim = t.claims.get(key)
                 if claim is None:
                     continue
-                if claim.state == ClaimState.CANCELLED:
+                if claim.state == ClaimState.STARTED and claim.egress_pk == pk:
+                    t.claims[key] = dataclasses.replace(claim, updated_at=now)  # bound already: no history row
+                elif claim.state == ClaimState.CANCELLED:
                     change(t, claim, ClaimState.CANCELLED, now, ENDED_WHILE_STARTING, egress_pk=pk,
                            error=ENDED_WHILE_STARTING)
                 else:
@@ -67,11 +76,12 @@ class MemorySessionStore:
             claim = t.claims.get(key)
             if claim is None or claim.state not in RETRYABLE or claim.retry_at is None or claim.retry_at > now:
                 return None
-            taken = change(t, claim, ClaimState.CLAIMED, now, f"retry {claim.attempts + 1}", retry_at=lease_until,
+            taken = change(t, claim, ClaimState.CLAIMED, now, "taken for a retry", retry_at=lease_until,
                            attempts=claim.attempts + 1)
             session = t.sessions.get(taken.room_sid)
             if session is None or session.ended_at is not None:
-                change(t, taken, ClaimState.CANCELLED, now, "the room ended before the retry", retry_at=None)
+                change(t, taken, ClaimState.CANCELLED, now, "the session had ended: not retried", retry_at=None,
+                       updated_at=taken.updated_at)
                 return None
             return taken
 
@@ -90,7 +100,7 @@ class MemorySessionStore:
                 t.sessions[room_sid] = dataclasses.replace(session, ended_at=now)
             for claim in sorted(t.claims.values(), key=lambda c: c.key):
                 if claim.room_sid == room_sid and (claim.state in RETRYABLE or claim.state == ClaimState.DELEGATED):
-                    change(t, claim, ClaimState.CANCELLED, now, "the room ended before it started", retry_at=None)
+                    change(t, claim, ClaimState.CANCELLED, now, "the room ended", retry_at=None)
             return closed, [c for c in _sorted(t.claims.values()) if c.room_sid == room_sid and c.egress_pk]
 
     def expect_room(self, room_name: str, rule_id: str, now: datetime) -> None:
@@ -175,20 +185,21 @@ def insert_claims(t: Tables, claims: Sequence[RecordingClaim]) -> list[Recording
         if claim.key in t.claims:
             continue
         t.claims[claim.key] = dataclasses.replace(claim, extra={})  # `extra` is not stored (as in SQL)
-        t.claim_events.append((claim.key, ClaimEvent(at=claim.created_at, state_before=None, state_after=claim.state,
-                                                     detail=claim.error or "claimed", egress_pk=claim.egress_pk)))
+        detail = f"{CREATED_AS[claim.state]}: {claim.error}" if claim.error else CREATED_AS[claim.state]
+        t.claim_events.append((claim.key, ClaimEvent(at=claim.updated_at, state_before=None, state_after=claim.state,
+                                                     detail=detail[:2000], egress_pk=claim.egress_pk)))
         won.append(claim)
     return won
 
 
 def change(t: Tables, claim: RecordingClaim, state: ClaimState, now: datetime, detail: str,
            **fields: Any) -> RecordingClaim:
-    """A guarded change of one claim (the caller checked its state), with a history row if its state changes."""
+    """A guarded update of one claim (the caller checked its state) and its history row, as the SQL store writes
+    one per row its update changed (a claim failing again: FAILED -> FAILED)."""
     updated = dataclasses.replace(claim, state=state, **{"updated_at": now, **fields})
     t.claims[claim.key] = updated
-    if state != claim.state:
-        t.claim_events.append((claim.key, ClaimEvent(at=now, state_before=claim.state, state_after=state,
-                                                     detail=detail[:2000], egress_pk=updated.egress_pk)))
+    t.claim_events.append((claim.key, ClaimEvent(at=now, state_before=claim.state, state_after=state,
+                                                 detail=detail[:2000], egress_pk=updated.egress_pk)))
     return updated
 
 
