@@ -1,9 +1,4 @@
-"""In-process notifications: which egress changed status, and which room/participant/track events arrived.
-
-Published from any thread after the change is committed; handlers run on the service's event loop.
-Delivery is best effort (a crash between commit and handler loses the call), so every consumer also
-has a periodic sweep over the database; the notification only makes it prompt.
-"""
+"""In-process notifications after commit: egresses whose status changed, and room/participant/track events."""
 
 from __future__ import annotations
 
@@ -12,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from orchestrator.domain.egress import EgressRecord, EgressStatus
+from orchestrator.domain.egress import Applied, EgressRecord, EgressStatus, Outcome
 from orchestrator.domain.events import WebhookNotice
 
 log = logging.getLogger(__name__)
@@ -29,7 +24,13 @@ NoticeHandler = Callable[[WebhookNotice], Awaitable[None]]
 
 
 class ChangeFeed:
-    """Fan-out of egress changes and non-egress webhook events to the services that care."""
+    """Fan-out of egress changes and non-egress webhook events to the services that care.
+
+    The services publish what they committed (the `Applied` results their ledger writes return), from any
+    thread; handlers run on the service's event loop. Delivery is best effort (a crash between commit and
+    handler loses the call), so every consumer also has a periodic sweep over the database; the notification
+    only makes it prompt.
+    """
 
     def __init__(self) -> None:
         self._egress: list[EgressHandler] = []
@@ -49,6 +50,12 @@ class ChangeFeed:
     def egress_changed(self, change: EgressChange) -> None:
         for handler in self._egress:
             self._dispatch(handler(change) if self._loop else None, handler)
+
+    def applied(self, applied: Applied) -> Applied:
+        """Publish one ledger write's result if it changed an egress's status or added an egress; returns it."""
+        if applied.record is not None and (applied.status_changed or applied.outcome == Outcome.CREATED):
+            self.egress_changed(EgressChange(applied.record, applied.status_before))
+        return applied
 
     def notice(self, notice: WebhookNotice) -> None:
         for handler in self._notice:

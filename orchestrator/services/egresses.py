@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from starlette.concurrency import run_in_threadpool
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
+from orchestrator.domain.backoff import backoff_s
 from orchestrator.domain.egress import (
+    Applied,
     ChangeSource,
     EgressEvent,
     EgressRecord,
@@ -32,12 +29,15 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.ids import new_egress_pk
 from orchestrator.domain.requests import EgressRequest, check_stream_url, validate
 
+from .changes import ChangeFeed
 from .group_commit import GroupCommit
-from .ports import Clock, EgressGateway
+from .ports import Clock, EgressGateway, EgressLedger
+from .threads import in_thread
 
 log = logging.getLogger(__name__)
 
 START_REQUESTED = "start requested"
+LOST = "LiveKit no longer knows this egress (its worker or server may have restarted)"
 # A start call's egress carries a `started_at` from LiveKit's clock; allow for skew between the clocks.
 _CLOCK_SKEW = timedelta(seconds=30)
 
@@ -49,18 +49,22 @@ class EgressView:
 
 
 class EgressLedgerService:
-    """Starts and steers egresses through LiveKit and keeps the ledger exact."""
+    """Starts and steers egresses through LiveKit and keeps the ledger exact.
+
+    Every ledger write it makes is published to the change feed (`ChangeFeed.applied`) once committed.
+    """
 
     def __init__(
         self,
-        repo: SqlEgressRepository,
+        repo: EgressLedger,
         gateway: EgressGateway,
         clock: Clock,
+        changes: ChangeFeed,
         *,
         start_attempts: int = 3,
         retry_backoff_s: float = 1.0,
     ) -> None:
-        self._repo, self._gateway, self._now = repo, gateway, clock
+        self._repo, self._gateway, self._now, self._changes = repo, gateway, clock, changes
         self._attempts, self._backoff = start_attempts, retry_backoff_s
         # LiveKit's answers to start calls made together (a burst of rooms) are stored together.
         self._answers = GroupCommit(repo.observe_answers, "start-answers")
@@ -89,7 +93,7 @@ class EgressLedgerService:
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
-        [record] = await run_in_threadpool(self.prepare, [request])
+        [record] = await in_thread(self.prepare, [request])
         return await self.launch(record, request)
 
     def prepare(self, requests: list[EgressRequest]) -> list[EgressRecord]:
@@ -108,74 +112,51 @@ class EgressLedgerService:
             request=request.redacted(), fingerprint=request.fingerprint(),
         )
 
-    async def launch(
-        self, record: EgressRecord, request: EgressRequest, on_sent: Callable[[], None] | None = None
-    ) -> EgressRecord:
-        """The start call for a prepared row; on failure the row is failed with LiveKit's reason.
-
-        `on_sent` is called when the first start request is written to LiveKit's connection."""
+    async def launch(self, record: EgressRecord, request: EgressRequest) -> EgressRecord:
+        """The start call for a prepared row; on failure the row is failed with LiveKit's reason."""
         try:
-            observation, recovered = await self._start_once(record, request, on_sent)
+            observation, recovered = await self._start_once(record, request)
         except LiveKitRejected as exc:
-            await run_in_threadpool(self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.API,
-                                    self._now(), error=f"LiveKit refused the start: {exc.message}",
-                                    error_code=exc.http_status)
+            await self.fail(record.id, ChangeSource.API, f"LiveKit refused the start: {exc.message}",
+                            exc.http_status)
             raise
         except LiveKitUnavailable as exc:
-            await run_in_threadpool(self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.API,
-                                    self._now(), error=f"could not start: {exc.message}", error_code=503)
+            await self.fail(record.id, ChangeSource.API, f"could not start: {exc.message}", 503)
             raise
         detail = (f"the start call did not complete, but LiveKit had started {observation.egress_id}: adopted"
                   if recovered else f"LiveKit accepted the start as {observation.egress_id}")
-        applied = await self._answers((observation, self._now(), record.id, detail))
+        applied = self._changes.applied(await self._answers((observation, self._now(), record.id, detail)))
         assert applied.record is not None
         return applied.record
 
-    async def _start_once(
-        self, record: EgressRecord, request: EgressRequest, on_sent: Callable[[], None] | None
-    ) -> tuple[Observation, bool]:
-        # The first attempt goes straight out (no retry machinery on the path of every start).
-        try:
-            return await self._gateway.start(request, on_sent), False
-        except LiveKitUnavailable:
-            found = await self._after_incomplete_start(record)
-            if found is not None:
-                return found, True
-            if self._attempts <= 1:
-                raise
-        await asyncio.sleep(min(self._backoff, 10 * max(self._backoff, 0.1)))
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts - 1),
-            wait=wait_exponential(multiplier=2 * self._backoff, max=10 * max(self._backoff, 0.1)),
-            retry=retry_if_exception_type(LiveKitUnavailable),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
+    async def _start_once(self, record: EgressRecord, request: EgressRequest) -> tuple[Observation, bool]:
+        """Up to `start_attempts` calls while LiveKit is unavailable, backing off between them (the one
+        policy, `backoff_s`); before each retry, the egress an earlier call may have made is looked for."""
+        attempt = 1
+        while True:
+            if attempt > 1:
                 found = await self._find_started(record)  # an earlier attempt may have started it after all
                 if found is not None:
                     return found, True
-                try:
-                    return await self._gateway.start(request), False
-                except LiveKitUnavailable:
-                    found = await self._after_incomplete_start(record)
-                    if found is not None:
-                        return found, True
+            try:
+                return await self._gateway.start(request), False
+            except LiveKitUnavailable:
+                log.warning("start of %s did not complete; checking whether it started anyway", record.id)
+                found = await self._find_started(record)
+                if found is not None:
+                    return found, True
+                if attempt >= self._attempts:
                     raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _after_incomplete_start(self, record: EgressRecord) -> Observation | None:
-        log.warning("start of %s did not complete; checking whether it started anyway", record.id)
-        return await self._find_started(record)
+            await asyncio.sleep(backoff_s(attempt, self._backoff, 10 * max(self._backoff, 0.1)))
+            attempt += 1
 
     async def recover_start(self, record: EgressRecord) -> bool:
         """For a row whose start call never answered: bind it to the egress that call made, if any."""
         found = await self._find_started(record)
         if found is None:
             return False
-        await run_in_threadpool(
-            self._repo.observe, found, ChangeSource.RECONCILE, self._now(), bind_to=record.id,
-            detail=f"the start call never answered; LiveKit had started {found.egress_id}: adopted")
+        await self.fold(found, ChangeSource.RECONCILE, bind_to=record.id,
+                        detail=f"the start call never answered; LiveKit had started {found.egress_id}: adopted")
         return True
 
     async def _find_started(self, record: EgressRecord) -> Observation | None:
@@ -191,7 +172,7 @@ class EgressLedgerService:
                 continue
             if obs.started_at and obs.started_at < record.created_at - _CLOCK_SKEW:
                 continue
-            owner = await run_in_threadpool(self._repo.get, obs.egress_id)
+            owner = await in_thread(self._repo.get, obs.egress_id)
             if owner is not None and owner.origin == Origin.API and owner.id != record.id:
                 continue  # another of our own requests made that one
             log.info("adopting %s for %s: the start call failed but LiveKit started it",
@@ -202,7 +183,7 @@ class EgressLedgerService:
     # ---- stop and update ---------------------------------------------------------------------
 
     async def stop(self, ref: str) -> EgressRecord:
-        record = await run_in_threadpool(self.get, ref)
+        record = await in_thread(self.get, ref)
         if record.status.terminal:
             return record
         if record.egress_id is None:
@@ -213,8 +194,7 @@ class EgressLedgerService:
             return await self.refresh(record, ChangeSource.API)
         except EgressUnknownToLiveKit:
             return await self._lost(record, ChangeSource.API)
-        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(),
-                                          detail="stop requested")
+        applied = await self.fold(obs, ChangeSource.API, detail="stop requested")
         assert applied.record is not None
         return applied.record
 
@@ -222,7 +202,7 @@ class EgressLedgerService:
         self, ref: str, *, layout: str | None = None, add_stream_urls: list[str] | None = None,
         remove_stream_urls: list[str] | None = None,
     ) -> EgressRecord:
-        record = await run_in_threadpool(self.get, ref)
+        record = await in_thread(self.get, ref)
         if record.status.terminal:
             raise Conflict(f"egress {record.id} has ended ({record.status.value}); it cannot be changed")
         if record.egress_id is None:
@@ -244,8 +224,7 @@ class EgressLedgerService:
             await self.refresh(record, ChangeSource.API)
             raise
         assert obs is not None
-        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(),
-                                          detail="update requested")
+        applied = await self.fold(obs, ChangeSource.API, detail="update requested")
         assert applied.record is not None
         return applied.record
 
@@ -258,21 +237,32 @@ class EgressLedgerService:
             return await self._lost(record, source)
         if not found:
             return await self._lost(record, source)
-        applied = await run_in_threadpool(self._repo.observe, found[0], source, self._now())
+        applied = await self.fold(found[0], source)
         return applied.record or record
 
     async def _lost(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
-        applied = await run_in_threadpool(
-            self._repo.force_status, record.id, EgressStatus.FAILED, source, self._now(),
-            error="LiveKit no longer knows this egress (its worker or server may have restarted)",
-            error_code=404)
+        applied = await self.fail(record.id, source, LOST, 404)
         return applied.record or record
+
+    # ---- ledger writes (each published once committed) -------------------------------------
+
+    async def fold(self, obs: Observation, source: ChangeSource, *, bind_to: str | None = None,
+                   detail: str = "") -> Applied:
+        """Fold one report from LiveKit into the ledger (adopting an egress never seen before)."""
+        return self._changes.applied(await in_thread(
+            self._repo.observe, obs, source, self._now(), bind_to=bind_to, detail=detail))
+
+    async def fail(self, pk: str, source: ChangeSource, error: str, error_code: int) -> Applied:
+        """Fail an egress for a reason the service decides (a refused start, a deadline, an egress LiveKit lost)."""
+        return self._changes.applied(await in_thread(
+            self._repo.force_status, pk, EgressStatus.FAILED, source, self._now(), error=error,
+            error_code=error_code))
 
     # ---- background helpers ------------------------------------------------------------------
 
     async def stop_quietly(self, ref: str) -> None:
         """Stop by our id or LiveKit's; failures are only logged (the reconciler follows up)."""
-        record = await run_in_threadpool(self._repo.get, ref)
+        record = await in_thread(self._repo.get, ref)
         egress_id = record.egress_id if record is not None else ref
         if not egress_id:
             return
@@ -282,5 +272,5 @@ class EgressLedgerService:
             log.info("stop of %s: %s", egress_id, exc.message)
             return
         if record is not None:
-            await run_in_threadpool(self._repo.observe, obs, ChangeSource.API, self._now(), detail="stop requested")
+            await self.fold(obs, ChangeSource.API, detail="stop requested")
 

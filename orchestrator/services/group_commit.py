@@ -1,9 +1,4 @@
-"""Group commit for small writes made by many tasks at once (the answers to a burst of start calls).
-
-Each task awaits its own result; one writer hands everything queued so far to `apply`, which stores it
-in one transaction in a worker thread. The event loop never waits for the database, and a hundred
-small transactions become one.
-"""
+"""Group commit: many tasks' small writes stored by one writer, in one transaction per batch."""
 
 from __future__ import annotations
 
@@ -13,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from starlette.concurrency import run_in_threadpool
+from .threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +56,10 @@ async def next_batch(queue: asyncio.Queue[T], settle: bool = False) -> list[T]:
 class GroupCommit(Generic[I, O]):
     """`await group(item)` -> that item's outcome.
 
+    Each task awaits its own result; one writer hands everything queued so far to `apply`, which stores it
+    in one transaction in a worker thread. The event loop never waits for the database, and a hundred
+    small transactions become one.
+
     `apply(items)` returns one outcome per item, in order; an outcome that is an exception is raised
     to that item's caller alone. If `apply` itself raises, every caller of the batch gets the error.
     """
@@ -84,7 +83,7 @@ class GroupCommit(Generic[I, O]):
             while True:
                 batch = await next_batch(queue)
                 try:
-                    outcomes = await run_in_threadpool(self._apply, [item for item, _ in batch])
+                    outcomes = await in_thread(self._apply, [item for item, _ in batch])
                 except Exception as exc:
                     log.exception("%s: storing %d item(s) failed", self._name, len(batch))
                     outcomes = [exc] * len(batch)

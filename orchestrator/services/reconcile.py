@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from starlette.concurrency import run_in_threadpool
-
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.domain.egress import (
     ChangeSource,
     EgressRecord,
-    EgressStatus,
     Observation,
     Outcome,
     past_start_deadline,
     start_deadline_reason,
 )
 from orchestrator.domain.errors import EgressUnknownToLiveKit, LiveKitUnavailable
-from orchestrator.metrics import Metrics
 
-from .egresses import EgressLedgerService
-from .ports import Clock, EgressGateway
+from .egresses import LOST, EgressLedgerService
+from .ports import Clock, EgressGateway, EgressLedger
+from .threads import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +35,31 @@ class ReconcileReport:
 
 
 class Reconciler:
-    """Repairs missed webhooks, egresses LiveKit lost, and egresses stuck in `starting`."""
+    """Repairs missed webhooks, egresses LiveKit lost, and egresses stuck in `starting`.
+
+    Reads the ledger itself; writes through the egress service (which publishes each change).
+    `on_run` and `on_repair(kind)` are told of each pass and each repair (metrics).
+    """
 
     def __init__(
         self,
-        repo: SqlEgressRepository,
+        repo: EgressLedger,
         gateway: EgressGateway,
         egresses: EgressLedgerService,
         clock: Clock,
         *,
         start_deadline: timedelta,
-        metrics: Metrics | None = None,
+        on_run: Callable[[], None] | None = None,
+        on_repair: Callable[[str], None] | None = None,
     ) -> None:
         self._repo, self._gateway, self._egresses, self._now = repo, gateway, egresses, clock
         self._deadline = start_deadline
-        self._metrics = metrics
+        self._on_run, self._on_repair = on_run, on_repair
 
     async def run_once(self) -> ReconcileReport:
         report = ReconcileReport()
-        if self._metrics:
-            self._metrics.reconcile_runs.inc()
+        if self._on_run:
+            self._on_run()
         try:
             # Only the running ones in bulk; an unfinished ledger row LiveKit no longer lists as active
             # is then looked up by id (few per pass: the ones that ended since the last pass).
@@ -66,15 +68,15 @@ class Reconciler:
             report.errors.append(exc.message)
             log.warning("reconcile skipped: %s", exc.message)
             return report
-        ledger = await run_in_threadpool(self._repo.unfinished)
+        ledger = await in_thread(self._repo.unfinished)
         for record in ledger:
             report.checked += 1
             await self._reconcile_one(record, known, report)
         # Egresses LiveKit runs that the ledger has never heard of (their webhooks were lost).
         for obs in known.values():
-            if not obs.status.terminal and await run_in_threadpool(self._repo.get, obs.egress_id) is None:
-                applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, self._now(),
-                                                  detail="adopted by the reconciler: no webhook was received")
+            if not obs.status.terminal and await in_thread(self._repo.get, obs.egress_id) is None:
+                applied = await self._egresses.fold(obs, ChangeSource.RECONCILE,
+                                                    detail="adopted by the reconciler: no webhook was received")
                 if applied.outcome == Outcome.CREATED:
                     report.adopted += 1
                     self._count("adopted")
@@ -92,9 +94,8 @@ class Reconciler:
                     report.repaired += 1
                     self._count("start_recovered")
                     return
-                await run_in_threadpool(
-                    self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
-                    error="the start call never completed and LiveKit shows no such egress", error_code=503)
+                await self._egresses.fail(record.id, ChangeSource.RECONCILE,
+                                          "the start call never completed and LiveKit shows no such egress", 503)
                 report.repaired += 1
                 self._count("start_never_completed")
             return
@@ -109,28 +110,24 @@ class Reconciler:
                 report.errors.append(exc.message)
                 return
         if obs is None:
-            await run_in_threadpool(
-                self._repo.force_status, record.id, EgressStatus.FAILED, ChangeSource.RECONCILE, now,
-                error="LiveKit no longer knows this egress (its worker or server may have restarted)",
-                error_code=404)
+            await self._egresses.fail(record.id, ChangeSource.RECONCILE, LOST, 404)
             report.lost += 1
             self._count("lost")
             return
-        applied = await run_in_threadpool(self._repo.observe, obs, ChangeSource.RECONCILE, now,
-                                          detail=f"reconcile: LiveKit reports {obs.status.value}")
+        applied = await self._egresses.fold(obs, ChangeSource.RECONCILE,
+                                            detail=f"reconcile: LiveKit reports {obs.status.value}")
         if applied.outcome in (Outcome.APPLIED, Outcome.REFRESHED) and applied.status_changed:
             report.repaired += 1
             self._count("missed_update")
         current = applied.record or record
         if past_start_deadline(current.status, current.created_at, now, self._deadline):
             reason = start_deadline_reason(self._deadline)
-            await run_in_threadpool(self._repo.force_status, current.id, EgressStatus.FAILED, ChangeSource.RECONCILE,
-                                    now, error=reason, error_code=408)
+            await self._egresses.fail(current.id, ChangeSource.RECONCILE, reason, 408)
             await self._egresses.stop_quietly(record.egress_id)
             report.deadline += 1
             self._count("start_deadline")
             log.warning("egress %s (%s) %s", current.id, record.egress_id, reason)
 
     def _count(self, kind: str) -> None:
-        if self._metrics:
-            self._metrics.reconcile_repairs.labels(kind).inc()
+        if self._on_repair:
+            self._on_repair(kind)

@@ -1,0 +1,85 @@
+"""The rule book: recording rules (create, read, change, delete) and the active ones, cached for a second."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from orchestrator.domain.errors import NotFound
+from orchestrator.domain.ids import new_id
+from orchestrator.domain.rules import Rule, all_rooms_rule, validate_rule
+
+from ..ports import Clock, RuleStore
+from ..threads import in_thread
+
+# A rule changed on another replica applies within this long; one changed here applies at once.
+_RULES_TTL = timedelta(seconds=1)
+
+
+class RuleBook:
+    """Recording rules, and the active ones (plus the all-rooms rule when every room is recorded)."""
+
+    def __init__(self, store: RuleStore, clock: Clock, *, record_all: bool = False) -> None:
+        self._store, self._now, self._record_all = store, clock, record_all
+        self._cache: tuple[datetime, list[Rule]] | None = None
+
+    # ---- the rules API -----------------------------------------------------------------------
+
+    def create(self, rule: Rule) -> Rule:
+        now = self._now()
+        created = self._store.create(validate_rule(replace(rule, id=rule.id or new_id("rul"), created_at=now,
+                                                           updated_at=now)))
+        self._changed()
+        return created
+
+    def get(self, ref: str) -> Rule:
+        found = self._store.get(ref)
+        if found is None:
+            raise NotFound(f"no rule with id or name {ref!r}")
+        return found
+
+    def update(self, rule: Rule) -> Rule:
+        updated = self._store.update(validate_rule(replace(rule, updated_at=self._now())))
+        self._changed()
+        return updated
+
+    def delete(self, ref: str) -> None:
+        if not self._store.delete(self.get(ref).id):
+            raise NotFound(f"no rule with id or name {ref!r}")
+        self._changed()
+
+    def all(self) -> list[Rule]:
+        return self._store.list()
+
+    # ---- the active rules --------------------------------------------------------------------
+
+    def active(self) -> list[Rule]:
+        """The enabled rules by priority (and the all-rooms rule last), read from the store now."""
+        rules = self._store.list(enabled_only=True)
+        return [*rules, all_rooms_rule()] if self._record_all else rules
+
+    def by_id(self, ids: set[str]) -> list[Rule]:
+        return [r for r in self.active() if r.id in ids]
+
+    async def cached(self) -> list[Rule]:
+        """The active rules, read from the store at most once a second (in a worker thread when it is)."""
+        cached = self._fresh()
+        return cached if cached is not None else await in_thread(self.cached_now)
+
+    def cached_now(self) -> list[Rule]:
+        """`cached`, for a caller already off the event loop."""
+        cached = self._fresh()
+        if cached is None:
+            rules = self.active()
+            self._cache = (self._now(), rules)
+            return rules
+        return cached
+
+    def _fresh(self) -> list[Rule] | None:
+        cached = self._cache
+        if cached is not None and timedelta(0) <= self._now() - cached[0] <= _RULES_TTL:
+            return cached[1]
+        return None
+
+    def _changed(self) -> None:
+        self._cache = None
