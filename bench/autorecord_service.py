@@ -1,6 +1,7 @@
 """The service exactly as `orchestrator serve` runs it, plus one probe for the automatic-recording benchmark:
 each start call's wall-clock time (when aiohttp writes it to LiveKit's connection) and the service's own
-measure (from the room_started request reaching the route) go to the file named by BENCH_STARTS_FILE.
+measure (from the room_started request reaching the route) go to the file named by BENCH_STARTS_FILE, as
+`room_sid time seconds` lines. It listens to the metrics' latency probe (`Metrics.autorecord_latency`).
 Run by bench/autorecord_latency.py; not part of the product.
 """
 
@@ -23,18 +24,13 @@ def main() -> None:
     inner = app.router.lifespan_context
     out = open(os.environ["BENCH_STARTS_FILE"], "w", buffering=1)  # noqa: SIM115 (closed at shutdown)
 
+    def probe(room_sid: str, seconds: float) -> None:
+        out.write(f"{room_sid} {time.time():.6f} {seconds:.6f}\n")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with inner(app) as state:
-            recorder = app.state.container.autorecord
-            metric = recorder.on_start_call
-
-            def probe(room_sid: str, seconds: float) -> None:
-                out.write(f"{room_sid} {time.time():.6f} {seconds:.6f}\n")
-                if metric is not None:
-                    metric(room_sid, seconds)
-
-            recorder.on_start_call = probe
+            app.state.container.metrics.autorecord_latency.listen(probe)
             yield state
         out.close()
 

@@ -20,7 +20,10 @@ from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
 from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
 from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
-from orchestrator.adapters.sql.engine import WalCheckpointer, build_engine, migrate, start_checkpointer
+from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
+from orchestrator.adapters.sql.ledger import SqlEgressLedger
+from orchestrator.adapters.sql.rules import SqlRuleStore
+from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.broadcasts import RunStatus
 from orchestrator.domain.callbacks import CallbackEventType
@@ -32,12 +35,12 @@ from orchestrator.scheduler import ApsTimer
 from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
 from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
-from orchestrator.services.changes import ChangeFeed, EgressChange
+from orchestrator.services.changes import ChangeFeed
 from orchestrator.services.egresses import EgressLedgerService
+from orchestrator.services.intake import WebhookIntake
 from orchestrator.services.ports import EgressLedger
 from orchestrator.services.reconcile import Reconciler
 from orchestrator.services.recordings import RecordingService
-from orchestrator.services.webhooks import WebhookBatcher, WebhookIngestService
 
 log = logging.getLogger(__name__)
 
@@ -99,48 +102,49 @@ class Container:
     settings: Settings
     engine: Engine
     repo: SqlEgressRepository
+    db: SqlDatabase
     gateway: LiveKitEgressGateway
     livekit: LiveKitTarget
     verifier: LiveKitWebhookVerifier
     metrics: Metrics
     egresses: EgressLedgerService
-    webhooks: WebhookIngestService
     reconciler: Reconciler
     api_token: str
     storage: S3Target | None
-    webhook_batcher: WebhookBatcher
+    intake: WebhookIntake
     changes: ChangeFeed
     recordings: RecordingService
     callbacks: CallbackService
     scheduler: AsyncIOScheduler
     broadcasts: BroadcastService
-    checkpointer: WalCheckpointer | None = None
-    autorecord: AutoRecorder | None = None  # attach_autorecord() sets it
+    autorecord: AutoRecorder
+
+    @property
+    def webhook_batcher(self) -> WebhookIntake:
+        """The webhook intake under its former name (until the webhook route says `intake`)."""
+        return self.intake
 
     async def keep_warm(self) -> None:
         """Connections to LiveKit open ahead of a burst of start calls (ORCHESTRATOR_LIVEKIT_WARM_CONNECTIONS)."""
         await self.gateway.keep_warm(self.settings.livekit_warm_connections)
 
     async def aclose(self) -> None:
-        await self.webhook_batcher.aclose()
-        if self.autorecord is not None:
-            await self.autorecord.aclose()
+        await self.intake.aclose()
+        await self.autorecord.aclose()
         await self.egresses.aclose()
         await self.callbacks.aclose()
         await self.gateway.aclose()
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
-        self.engine.dispose()
+        self.db.dispose()
 
 
 def build(settings: Settings, *, migrate_db: bool = True) -> Container:
-    engine = build_engine(settings.database_url_resolved)
+    db = SqlDatabase(settings.database_url_resolved)
     if migrate_db:
-        migrate(engine)
+        db.migrate()
+    engine = db.engine
     changes = ChangeFeed()
-    repo = SqlEgressRepository(
-        engine, listener=lambda a: changes.egress_changed(EgressChange(a.record, a.status_before))
-        if a.record is not None else None)
+    repo = SqlEgressRepository(db)
+    ledger = SqlEgressLedger(db)  # the services publish their own changes to `changes`
     metrics = Metrics()
     metrics.watch_ledger(repo.count_by_status)
     target = livekit_target(settings)
@@ -153,12 +157,12 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     gateway = LiveKitEgressGateway(
         target.url, target.api_key, target.api_secret, timeout_s=settings.livekit_timeout_s,
         start_timeout_s=settings.livekit_start_timeout_s, attempts=settings.start_attempts,
-        backoff_s=settings.retry_backoff_s, metrics=metrics)
-    egresses = EgressLedgerService(repo, gateway, utcnow, start_attempts=settings.start_attempts,
+        backoff_s=settings.retry_backoff_s, metrics=metrics,
+        on_start_written=metrics.autorecord_latency.start_written)
+    egresses = EgressLedgerService(ledger, gateway, utcnow, changes, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
-    webhooks = WebhookIngestService(repo, utcnow, changes)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    broadcast_repo = SqlBroadcastRepository(engine, write_lock=repo.write_lock)
+    broadcast_repo = SqlBroadcastRepository(engine, write_lock=db.write_lock)
     metrics.watch_statuses("orchestrator_broadcast_runs", "Broadcast runs by status",
                            [s.value for s in RunStatus], broadcast_repo.count_runs_by_status)
     broadcasts = BroadcastService(
@@ -172,18 +176,25 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
             preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
     changes.on_egress_change(broadcasts.on_egress_change)
     changes.on_notice(broadcasts.on_room_event)
-    # Until every repository is built on one SqlDatabase (A1), recordings queue their writes on their own.
-    recordings, callbacks = build_recordings(settings, SqlDatabase(engine), repo, storage, api_token, metrics)
+    recordings, callbacks = build_recordings(settings, db, repo, storage, api_token, metrics)
     changes.on_egress_change(recordings.on_egress_change)
+    autorecord = build_autorecord(settings, db, ledger, egresses, gateway, storage)
+    changes.on_notice(autorecord.on_notice)
+    changes.on_egress_change(autorecord.on_egress_change)
+    # room_started: sessions, claims and ledger rows planned by auto-record, committed with the webhooks
+    intake = WebhookIntake(SqlWebhookIntakeStore(db), changes, utcnow, autorecord.intake)
     broadcasts.announce = lambda kind, subject, data, urls: callbacks.enqueue(
         CallbackEventType(kind), subject, data, extra_urls=urls)
+    db.start_checkpointer()  # SQLite's write-ahead log copied back from a thread of its own (until aclose)
     return Container(
-        settings=settings, engine=engine, repo=repo, gateway=gateway, livekit=target,
+        settings=settings, engine=engine, repo=repo, db=db, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
-        egresses=egresses, webhooks=webhooks, webhook_batcher=WebhookBatcher(webhooks), changes=changes,
-        reconciler=Reconciler(repo, gateway, egresses, utcnow,
-                              start_deadline=timedelta(seconds=settings.start_deadline_s), metrics=metrics),
-        api_token=api_token, storage=storage, checkpointer=start_checkpointer(engine),
+        egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
+        reconciler=Reconciler(ledger, gateway, egresses, utcnow,
+                              start_deadline=timedelta(seconds=settings.start_deadline_s),
+                              on_run=metrics.reconcile_runs.inc,
+                              on_repair=lambda kind: metrics.reconcile_repairs.labels(kind).inc()),
+        api_token=api_token, storage=storage,
         scheduler=scheduler, broadcasts=broadcasts,
         recordings=recordings, callbacks=callbacks,
     )
@@ -233,23 +244,20 @@ def build_recordings(
     return recordings, callbacks
 
 
-def attach_autorecord(container: Container) -> AutoRecorder:
-    """Automatic recording: rules, room sessions and claims; hears room/track webhooks and egress changes."""
-    from orchestrator.adapters.sql.rule_repository import SqlRuleRepository
-
-    s = container.settings
+def build_autorecord(settings: Settings, db: SqlDatabase, ledger: SqlEgressLedger, egresses: EgressLedgerService,
+                     gateway: LiveKitEgressGateway, storage: S3Target | None) -> AutoRecorder:
+    """Automatic recording: rules, room sessions and claims."""
+    s = settings
     lease = s.livekit_start_timeout_s * s.start_attempts + 60
-    recorder = AutoRecorder(
-        SqlRuleRepository(container.engine, write_lock=container.repo.write_lock), container.repo,
-        container.egresses, container.gateway, utcnow,
+    return AutoRecorder(
+        SqlRuleStore(db), SqlSessionStore(db), ledger, egresses, gateway, utcnow,
         AutoRecordSettings(
-            storage=container.storage, public_url=s.public_url, record_all=s.auto_record == "all",
+            storage=storage, public_url=s.public_url, record_all=s.auto_record == "all",
             cap=timedelta(seconds=s.recording_cap_s), rollover_margin=timedelta(seconds=s.recording_rollover_margin_s),
             retry_base=timedelta(seconds=s.autorecord_retry_s), max_attempts=s.autorecord_max_attempts,
             lease=timedelta(seconds=lease)))
-    recorder.on_start_call = lambda _sid, seconds: container.metrics.autorecord_start.observe(seconds)
-    container.webhook_batcher.hook = recorder  # room_started: sessions and claims commit with the webhooks
-    container.changes.on_notice(recorder.on_notice)
-    container.changes.on_egress_change(recorder.on_egress_change)
-    container.autorecord = recorder
-    return recorder
+
+
+def attach_autorecord(container: Container) -> AutoRecorder:
+    """Transitional: `build()` builds and wires automatic recording now; this only returns it."""
+    return container.autorecord

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -21,6 +22,48 @@ class _StatusCollector(Collector):
         for status in self._statuses:
             family.add_metric([status], counts.get(status, 0))
         yield family
+
+
+class AutoRecordLatency:
+    """The automatic-recording latency probe: from a room_started webhook reaching the service to the first
+    Start*Egress request for that room being written to LiveKit's connection (both told by room name).
+
+    The webhook route tells `room_started`; the LiveKit gateway tells `start_written` (bootstrap hands it this
+    method). Nothing about it travels through the services. A room_started whose room gets no start call
+    within `_FORGET_S` is forgotten; a retried webhook keeps the first arrival.
+    """
+
+    _FORGET_S = 30.0
+
+    def __init__(self, histogram: Histogram) -> None:
+        self._histogram = histogram
+        self._arrived: dict[str, tuple[str, float]] = {}  # room name -> (room sid, perf_counter), oldest first
+        self._listeners: list[Callable[[str, float], None]] = []
+
+    def room_started(self, room_name: str, room_sid: str, at: float) -> None:
+        """A room_started webhook for `room_name` reached the service at `at` (time.perf_counter())."""
+        arrived = self._arrived
+        while arrived:
+            oldest = next(iter(arrived))
+            if at - arrived[oldest][1] < self._FORGET_S:
+                break
+            del arrived[oldest]
+        arrived.setdefault(room_name, (room_sid, at))
+
+    def start_written(self, room_name: str) -> None:
+        """A Start*Egress request for `room_name` was just written to LiveKit's connection."""
+        found = self._arrived.pop(room_name, None)
+        if found is None:
+            return
+        room_sid, at = found
+        seconds = time.perf_counter() - at
+        self._histogram.observe(seconds)
+        for listener in self._listeners:
+            listener(room_sid, seconds)
+
+    def listen(self, listener: Callable[[str, float], None]) -> None:
+        """Also tell `listener(room_sid, seconds)` of each measure (the benchmark's probe)."""
+        self._listeners.append(listener)
 
 
 class Metrics:
@@ -44,6 +87,7 @@ class Metrics:
             "orchestrator_autorecord_start_seconds",
             "From a room_started webhook reaching the service to its automatic recording's start call being written",
             registry=r, buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5))
+        self.autorecord_latency = AutoRecordLatency(self.autorecord_start)
         self.reconcile_runs = Counter("orchestrator_reconcile_runs", "Reconcile passes", registry=r)
         self.reconcile_repairs = Counter("orchestrator_reconcile_repairs",
                                          "Ledger repairs made by the reconciler", ["kind"], registry=r)

@@ -8,14 +8,12 @@ from typing import Any
 from google.protobuf.json_format import MessageToDict
 from livekit import api
 
-from orchestrator.domain.events import WebhookNotice
+from orchestrator.domain.events import WebhookNotice, WebhookRejected
 from orchestrator.domain.redact import redact_text
 
-from .livekit import observation_of
+from .livekit.mapping import observation_of
 
-
-class WebhookRejected(Exception):
-    """The request is not a genuine, intact LiveKit webhook."""
+__all__ = ["LiveKitWebhookVerifier", "WebhookRejected", "notice_of"]
 
 
 class LiveKitWebhookVerifier:

@@ -11,6 +11,10 @@ from .egress import Observation
 EGRESS_EVENTS = frozenset({"egress_started", "egress_updated", "egress_ended"})
 
 
+class WebhookRejected(Exception):
+    """The request is not a genuine, intact LiveKit webhook."""
+
+
 @dataclass(frozen=True)
 class WebhookNotice:
     id: str

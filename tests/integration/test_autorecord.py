@@ -388,11 +388,7 @@ def test_start_latency_is_measured_when_the_request_is_written(
     service = on_sqlite()
     add_rule(service)
     seen: list[tuple[str, float]] = []
-    recorder = service.container.autorecord
-    assert recorder is not None
-    metric = recorder.on_start_call
-    assert metric is not None
-    recorder.on_start_call = lambda sid, seconds: (seen.append((sid, seconds)), metric(sid, seconds))  # type: ignore[func-returns-value]
+    service.container.metrics.autorecord_latency.listen(lambda sid, seconds: seen.append((sid, seconds)))
     sandbox.call(sandbox.sandbox.join, "timed-room", "alice")
     wait_until(lambda: started(service, "timed-room", "composite"))
     assert [sid for sid, _ in seen] == [room_sid(sandbox, "timed-room")] and 0 < seen[0][1] < 5

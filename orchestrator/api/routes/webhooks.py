@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.adapters.livekit_webhooks import WebhookRejected
 from orchestrator.api.errors import error_body
 from orchestrator.bootstrap import Container
+from orchestrator.domain.events import WebhookRejected
 
 PATH = "/webhooks/livekit"
 router = APIRouter(tags=["webhooks"])
@@ -26,15 +26,18 @@ router = APIRouter(tags=["webhooks"])
 async def receive(c: Container, body: bytes | None, authorization: str | None,
                   received: float) -> tuple[int, dict[str, Any]]:
     """Verify with livekit-api's WebhookReceiver and store; duplicates (same event id) are acknowledged
-    and ignored. `body` None: larger than allowed. Answers (status, JSON body)."""
+    and ignored. `body` None: larger than allowed. `received`: time.perf_counter() when the request reached
+    the service, for the auto-record latency probe. Answers (status, JSON body)."""
     if body is None:
         c.metrics.webhooks_rejected.labels("too_large").inc()
         return _error(413, "too_large", f"webhook body larger than {c.settings.webhook_max_bytes} bytes")
     try:
-        notice = c.verifier.verify(body, authorization, received)
+        notice = c.verifier.verify(body, authorization)
     except WebhookRejected as exc:
         c.metrics.webhooks_rejected.labels("unauthorized").inc()
         return _error(401, "unauthorized", str(exc))
+    if notice.event == "room_started" and notice.room_name:
+        c.metrics.autorecord_latency.room_started(notice.room_name, notice.room_sid, received)
     result = await c.webhook_batcher.submit(notice)
     if result.duplicate:
         c.metrics.webhooks_duplicate.inc()
