@@ -22,11 +22,13 @@ class SqlCallbackOutbox:
     def __init__(self, db: SqlDatabase) -> None:
         self._db = db
         dialect_insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
-        self._insert: Insert = dialect_insert(callback_outbox).on_conflict_do_nothing(index_elements=["id"])
+        # RETURNING tells what was inserted on both dialects (psycopg's rowcount is -1 for this statement).
+        self._insert: Insert = (dialect_insert(callback_outbox).on_conflict_do_nothing(index_elements=["id"])
+                                .returning(callback_outbox.c.id))
 
     def put(self, conn: Connection, deliveries: Sequence[Delivery]) -> int:
         """Insert deliveries in the caller's transaction; ones already stored are skipped. Returns how many."""
-        return sum(conn.execute(self._insert, _columns(d)).rowcount or 0 for d in deliveries)
+        return sum(conn.execute(self._insert, _columns(d)).first() is not None for d in deliveries)
 
     def enqueue(self, deliveries: Sequence[Delivery]) -> int:
         """Store deliveries; one already stored (same event and URL) is not stored twice."""
