@@ -8,6 +8,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from orchestrator.domain.egress import EgressEvent, EgressRecord
 from orchestrator.domain.events import WebhookRow
@@ -33,6 +34,12 @@ class Tables:
     def copy(self) -> Tables:
         """A copy whose containers may be changed without touching this one (rows are shared: immutable)."""
         return Tables(**{f.name: copy.copy(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+
+def require_aware(*values: datetime | None) -> None:
+    """The SQL stores refuse naive datetimes (UtcDateTime); so do these, so that a test finds the same bug."""
+    if any(v is not None and v.tzinfo is None for v in values):
+        raise ValueError("naive datetime given to the database")
 
 
 class MemoryDatabase:

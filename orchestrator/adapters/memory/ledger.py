@@ -25,7 +25,7 @@ from orchestrator.domain.egress import (
 from orchestrator.domain.events import WebhookRow
 from orchestrator.domain.ids import new_egress_pk
 
-from .database import MemoryDatabase, Tables
+from .database import MemoryDatabase, Tables, require_aware
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class MemoryEgressLedger:
                 bind_to: str | None = None, detail: str = "") -> Applied:
         with self._db.transaction() as t:
             if webhook is not None:
+                require_aware(webhook.received_at, webhook.created_at)
                 if webhook.id in t.webhooks:
                     return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
                 t.webhooks[webhook.id] = webhook
@@ -98,6 +99,7 @@ class MemoryEgressLedger:
 
     def force_status(self, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *,
                      error: str = "", error_code: int = 0, detail: str = "") -> Applied:
+        require_aware(now)
         with self._db.transaction() as t:
             current = t.egresses.get(pk)
             if current is None:
@@ -120,6 +122,7 @@ class MemoryEgressLedger:
 def insert_records(t: Tables, records: Sequence[EgressRecord], detail: str) -> None:
     """New egresses in `starting`, each with its CREATED history row; a taken id or EG_ id is refused."""
     for r in records:
+        require_aware(r.created_at, r.updated_at, r.started_at, r.ended_at)
         if r.id in t.egresses or (r.egress_id is not None and r.egress_id in t.egress_ids):
             raise ValueError(f"egress {r.id} ({r.egress_id}) is in the ledger already")
         t.egresses[r.id] = r
@@ -131,6 +134,7 @@ def insert_records(t: Tables, records: Sequence[EgressRecord], detail: str) -> N
 def fold(t: Tables, obs: Observation, source: ChangeSource, now: datetime, event_id: str, bind_to: str | None,
          detail: str) -> Applied:
     """One report folded into the ledger: adopted if unknown; with `bind_to`, the answer to our own start."""
+    require_aware(now, obs.started_at, obs.ended_at)
     found = t.egresses.get(t.egress_ids.get(obs.egress_id, ""))
     if bind_to is not None:
         current = t.egresses.get(bind_to)

@@ -18,7 +18,7 @@ from orchestrator.domain.sessions import (
     delegated,
 )
 
-from .database import MemoryDatabase, Tables
+from .database import MemoryDatabase, Tables, require_aware
 
 Opening = tuple[RoomSession, Sequence[RecordingClaim], datetime | None]
 ENDED_WHILE_STARTING = "the room ended while its start call was out; stopped"
@@ -104,6 +104,7 @@ class MemorySessionStore:
             return closed, [c for c in _sorted(t.claims.values()) if c.room_sid == room_sid and c.egress_pk]
 
     def expect_room(self, room_name: str, rule_id: str, now: datetime) -> None:
+        require_aware(now)
         with self._db.transaction() as t:
             t.room_requests[room_name] = RoomRequest(room_name, rule_id, now)
 
@@ -160,7 +161,8 @@ def open_sessions(t: Tables, openings: Sequence[Opening]) -> list[tuple[RoomSess
     """Sessions if new (a room given twice: its first occurrence), pending CreateRoom requests consumed into
     DELEGATED composite claims (new sessions only), and the claims nobody holds yet (none once a session ended)."""
     opened: list[tuple[RoomSession, bool, list[RecordingClaim]]] = []
-    for session, claims, _ in openings:
+    for session, claims, since in openings:
+        require_aware(session.started_at, session.ended_at, since)
         created = session.room_sid not in t.sessions
         if created:
             t.sessions[session.room_sid] = session
@@ -182,6 +184,7 @@ def insert_claims(t: Tables, claims: Sequence[RecordingClaim]) -> list[Recording
     """The claims whose key nobody held (each key once), stored with their first history row."""
     won = []
     for claim in claims:
+        require_aware(claim.created_at, claim.updated_at, claim.retry_at)
         if claim.key in t.claims:
             continue
         t.claims[claim.key] = dataclasses.replace(claim, extra={})  # `extra` is not stored (as in SQL)
@@ -196,6 +199,7 @@ def change(t: Tables, claim: RecordingClaim, state: ClaimState, now: datetime, d
            **fields: Any) -> RecordingClaim:
     """A guarded update of one claim (the caller checked its state) and its history row, as the SQL store writes
     one per row its update changed (a claim failing again: FAILED -> FAILED)."""
+    require_aware(now, *(v for v in fields.values() if isinstance(v, datetime)))
     updated = dataclasses.replace(claim, state=state, **{"updated_at": now, **fields})
     t.claims[claim.key] = updated
     t.claim_events.append((claim.key, ClaimEvent(at=now, state_before=claim.state, state_after=state,

@@ -10,7 +10,7 @@ from orchestrator.domain.events import WebhookRow
 from orchestrator.domain.intake import IntakeBatch, IntakeResult, RoomOpened
 from orchestrator.domain.sessions import ClaimState
 
-from .database import MemoryDatabase, Tables
+from .database import MemoryDatabase, Tables, require_aware
 from .ledger import adopt, append_event, changes_from, describe, guarded_update, insert_records
 from .sessions import open_sessions
 
@@ -24,6 +24,7 @@ class MemoryWebhookStore:
         self._db = db
 
     def record(self, webhook: WebhookRow) -> bool:
+        require_aware(webhook.received_at, webhook.created_at)
         with self._db.transaction() as t:
             if webhook.id in t.webhooks:
                 return False
@@ -64,8 +65,10 @@ def _fold_batch(t: Tables, batch: IntakeBatch) -> list[Applied]:
     it had before the batch."""
     results: list[Applied] = []
     before: dict[str, EgressRecord] = {}  # rows changed in this batch, as they were before it
+    require_aware(batch.now)
     for item in batch.items:
         webhook, obs = item.webhook, item.observation
+        require_aware(webhook.received_at, webhook.created_at)
         if webhook.id in t.webhooks:
             results.append(Applied(None, Outcome.DUPLICATE, duplicate_event=True))
             continue
