@@ -45,7 +45,7 @@ echo "== check the vendored livekit-client against package-lock.json"
 
 # Two runs: Playwright's sync API keeps an event loop on the main thread for its whole session,
 # which the asyncio tests cannot share.
-echo "== tests: unit and integration"
-.venv/bin/pytest -q -p no:cacheprovider tests/unit tests/integration "$@"
+echo "== tests: unit, contracts, services and integration"
+.venv/bin/pytest -q -p no:cacheprovider tests/unit tests/contracts tests/services tests/integration "$@"
 echo "== tests: layouts in Chromium"
 .venv/bin/pytest -q -p no:cacheprovider tests/browser "$@"
