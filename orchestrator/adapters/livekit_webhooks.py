@@ -22,8 +22,7 @@ class LiveKitWebhookVerifier:
     def __init__(self, api_key: str, api_secret: str) -> None:
         self._receiver = api.WebhookReceiver(api.TokenVerifier(api_key, api_secret))
 
-    def verify(self, body: bytes, authorization: str | None, received: float | None = None) -> WebhookNotice:
-        """`received`: when the request reached the service (time.perf_counter()), kept on the notice."""
+    def verify(self, body: bytes, authorization: str | None) -> WebhookNotice:
         if not authorization:
             raise WebhookRejected("missing Authorization header")
         try:
@@ -34,10 +33,10 @@ class LiveKitWebhookVerifier:
             event = self._receiver.receive(text, authorization)
         except Exception as exc:  # livekit-api raises jwt errors and bare Exceptions
             raise WebhookRejected(f"signature check failed: {type(exc).__name__}") from None
-        return notice_of(event, received)
+        return notice_of(event)
 
 
-def notice_of(event: api.WebhookEvent, received: float | None = None) -> WebhookNotice:
+def notice_of(event: api.WebhookEvent) -> WebhookNotice:
     egress = observation_of(event.egress_info) if event.HasField("egress_info") else None
     payload: dict[str, Any]
     if egress is not None:
@@ -57,7 +56,6 @@ def notice_of(event: api.WebhookEvent, received: float | None = None) -> Webhook
         track_sid=event.track.sid,
         egress=egress,
         payload=payload,
-        received=received,
     )
 
 

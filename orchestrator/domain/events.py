@@ -26,7 +26,6 @@ class WebhookNotice:
     track_sid: str = ""
     egress: Observation | None = None
     payload: dict[str, Any] = field(default_factory=dict)  # redacted JSON of the event
-    received: float | None = None  # time.perf_counter() when the webhook reached the service
 
 
 @dataclass(frozen=True)

@@ -106,11 +106,10 @@ class LiveKitEgressGateway:
 
     # ---- egress ------------------------------------------------------------------------------
 
-    async def start(self, request: EgressRequest, on_sent: Callable[[], None] | None = None) -> Observation:
-        """One start call, never retried here. May raise LiveKitUnavailable even though it started.
-
-        `on_sent` is transitional (the services stop passing it; the latency probe replaces it)."""
-        token = when_written(self._written_hook(request.room_name, on_sent))
+    async def start(self, request: EgressRequest) -> Observation:
+        """One start call, never retried here. May raise LiveKitUnavailable even though it started."""
+        room_name, probe = request.room_name, self._on_start_written
+        token = when_written((lambda: probe(room_name)) if probe is not None and room_name else None)
         try:
             method, call = start_call(self._egress(), request)
             info = await self._call(method, lambda: call, secrets=request.secrets(), retry=False,
@@ -118,19 +117,6 @@ class LiveKitEgressGateway:
         finally:
             forget_written(token)
         return observation_of(info)
-
-    def _written_hook(self, room_name: str, on_sent: Callable[[], None] | None) -> Callable[[], None] | None:
-        probe = self._on_start_written if room_name else None
-        if probe is None:
-            return on_sent
-        if on_sent is None:
-            return lambda: probe(room_name)
-
-        def both() -> None:
-            on_sent()
-            probe(room_name)
-
-        return both
 
     async def stop(self, egress_id: str) -> Observation:
         info = await self._call("StopEgress", lambda: self._egress().stop_egress(
