@@ -1,13 +1,15 @@
-"""The ledger repository on SQLite and PostgreSQL: batches, duplicates within a batch, adoption, order."""
+"""The SQL ledger and webhook intake on SQLite and PostgreSQL: batches, duplicates within a batch, adoption, order."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
-from orchestrator.adapters.sql.engine import build_engine, migrate
+from orchestrator.adapters.sql.database import SqlDatabase
+from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
+from orchestrator.adapters.sql.ledger import SqlEgressLedger
 from orchestrator.domain.egress import Applied, EgressKind, EgressRecord, EgressStatus, Observation, Origin, Outcome
 from orchestrator.domain.events import WebhookRow
+from orchestrator.domain.intake import IntakeBatch, IntakeItem
 
 
 def _obs(status: EgressStatus, ns: int) -> Observation:
@@ -19,18 +21,18 @@ def _row(event_id: str, now: datetime) -> WebhookRow:
 
 
 def test_one_batch_with_duplicates_adoption_and_reordering(db_url: str) -> None:
-    engine = build_engine(db_url)
-    migrate(engine)
-    repo = SqlEgressRepository(engine)
+    db = SqlDatabase(db_url)
+    db.migrate()
+    repo, intake = SqlEgressLedger(db), SqlWebhookIntakeStore(db)
     now = datetime.now(UTC)
-    results, _ = repo.observe_batch([
-        (_obs(EgressStatus.STARTING, 1), _row("EV_1", now), ""),  # unknown egress: adopted
-        (_obs(EgressStatus.ACTIVE, 2), _row("EV_2", now), ""),
-        (_obs(EgressStatus.ACTIVE, 2), _row("EV_2", now), ""),  # the same event twice in one batch
-        (_obs(EgressStatus.COMPLETE, 4), _row("EV_4", now), ""),
-        (_obs(EgressStatus.ENDING, 3), _row("EV_3", now), ""),  # late
-        (None, WebhookRow(id="EV_room", event="room_started", received_at=now, payload={}), ""),
-    ], now)
+    results = intake.commit(IntakeBatch(now, (
+        IntakeItem(_row("EV_1", now), _obs(EgressStatus.STARTING, 1)),  # unknown egress: adopted
+        IntakeItem(_row("EV_2", now), _obs(EgressStatus.ACTIVE, 2)),
+        IntakeItem(_row("EV_2", now), _obs(EgressStatus.ACTIVE, 2)),  # the same event twice in one batch
+        IntakeItem(_row("EV_4", now), _obs(EgressStatus.COMPLETE, 4)),
+        IntakeItem(_row("EV_3", now), _obs(EgressStatus.ENDING, 3)),  # late
+        IntakeItem(WebhookRow(id="EV_room", event="room_started", received_at=now, payload={}), None),
+    ))).applied
     assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.APPLIED, Outcome.DUPLICATE,
                                             Outcome.APPLIED, Outcome.IGNORED_TERMINAL, Outcome.CREATED]
     assert [r.duplicate_event for r in results] == [False, False, True, False, False, False]
@@ -40,16 +42,16 @@ def test_one_batch_with_duplicates_adoption_and_reordering(db_url: str) -> None:
     assert [(e.event_id, e.status_after) for e in history] == [
         ("EV_1", EgressStatus.STARTING), ("EV_2", EgressStatus.ACTIVE), ("EV_4", EgressStatus.COMPLETE),
         ("EV_3", EgressStatus.COMPLETE)]
-    again, _ = repo.observe_batch([(_obs(EgressStatus.COMPLETE, 4), _row("EV_4", now), "")], now)
+    again = intake.commit(IntakeBatch(now, (IntakeItem(_row("EV_4", now), _obs(EgressStatus.COMPLETE, 4)),))).applied
     assert again[0].duplicate_event
     assert len(repo.history(record.id)) == 4
-    engine.dispose()
+    db.dispose()
 
 
 def test_answers_to_start_calls_bound_together_and_one_bad_item_alone(db_url: str) -> None:
-    engine = build_engine(db_url)
-    migrate(engine)
-    repo = SqlEgressRepository(engine)
+    db = SqlDatabase(db_url)
+    db.migrate()
+    repo = SqlEgressLedger(db)
     now = datetime.now(UTC)
     rows = [EgressRecord(id=f"egr_answer{i}", egress_id=None, kind=EgressKind.ROOM_COMPOSITE, room_name=f"room{i}",
                          status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now)
@@ -74,4 +76,4 @@ def test_answers_to_start_calls_bound_together_and_one_bad_item_alone(db_url: st
     bound = repo.get("EG_answer9")
     assert bound is not None and bound.id == "egr_answer9" and bound.status == EgressStatus.ACTIVE
     assert repo.get("EG_answerX") is None  # nothing half-written for the bad one
-    engine.dispose()
+    db.dispose()

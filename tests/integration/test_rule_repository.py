@@ -1,11 +1,11 @@
-"""The rule repository on SQLite and PostgreSQL: binding the egresses of claims whose room may have ended."""
+"""The SQL session store on SQLite and PostgreSQL: binding the egresses of claims whose room may have ended."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from orchestrator.adapters.sql.engine import build_engine, migrate
-from orchestrator.adapters.sql.rule_repository import SqlRuleRepository
+from orchestrator.adapters.sql.database import SqlDatabase
+from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.domain.rules import ActionKind
 from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource, claim_key
 
@@ -18,15 +18,15 @@ def _claim(room_sid: str, now: datetime) -> RecordingClaim:
 
 
 def test_a_claim_cancelled_while_its_start_call_was_out_is_not_bound_as_started(db_url: str) -> None:
-    engine = build_engine(db_url)
-    migrate(engine)
-    repo = SqlRuleRepository(engine)
+    db = SqlDatabase(db_url)
+    db.migrate()
+    repo = SqlSessionStore(db)
     now = datetime.now(UTC)
     won = {}
     for sid in ("RM_ended", "RM_open"):
-        _, created, [claim] = repo.open_session(
+        [(_, created, [claim])] = repo.open_sessions([(
             RoomSession(room_sid=sid, room_name=f"room-{sid}", started_at=now, source=SessionSource.ROOM_STARTED),
-            [_claim(sid, now)])
+            [_claim(sid, now)], None)])
         assert created
         won[sid] = claim
     closed, with_egress = repo.close_session("RM_ended", now)  # room_finished: no egress to stop yet
@@ -37,5 +37,5 @@ def test_a_claim_cancelled_while_its_start_call_was_out_is_not_bound_as_started(
     assert ended is not None and ended.state == ClaimState.CANCELLED and ended.egress_pk == "egr_late"
     assert "ended while its start call was out" in ended.error
     assert fine is not None and fine.state == ClaimState.STARTED and fine.egress_pk == "egr_fine"
-    assert repo.bind_claim(won["RM_open"].key, "egr_fine", now)  # binding again is harmless
-    engine.dispose()
+    assert repo.bind_claims([(won["RM_open"].key, "egr_fine", now)]) == [True]  # binding again is harmless
+    db.dispose()

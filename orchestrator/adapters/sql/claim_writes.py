@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, delete, select
 
-from orchestrator.domain.rules import ActionKind
-from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession
+from orchestrator.domain.sessions import RecordingClaim, RoomRequest, RoomSession, delegated
 
 from . import session_rows as rows
 from .bulk import NewRows, Rows
@@ -54,26 +52,18 @@ class ClaimWrites:
             inserted.discard(session.room_sid)  # a second notice of the same room in this batch did not create it
             stored.setdefault(session.room_sid, session)
             opened.append((stored[session.room_sid], created, list(claims)))
-        expecting = {s.room_name: since for (s, created, _), (_, _, since) in zip(opened, items, strict=True)
-                     if created and since is not None}
-        if expecting:
-            opened = self._delegate(conn, opened, expecting)
+        expecting = [s.room_name for (s, created, _), (_, _, since) in zip(opened, items, strict=True)
+                     if created and since is not None]
+        if expecting and conn.execute(_ANY_ROOM_REQUEST).first() is not None:  # mostly none: one cheap read
+            # Pending CreateRoom requests for the new sessions' rooms are consumed, whether they delegate or not.
+            requests = {r.room_name: RoomRequest(r.room_name, r.rule_id, r.created_at) for r in conn.execute(
+                delete(room_requests).where(room_requests.c.room_name.in_(expecting)).returning(
+                    room_requests.c.room_name, room_requests.c.rule_id, room_requests.c.created_at))}
+            opened = [(s, created, delegated(claims, requests.get(s.room_name), created=created,
+                                             expected_since=since))
+                      for (s, created, claims), (_, _, since) in zip(opened, items, strict=True)]
         won_keys = self.insert_claims(conn, [c for s, _, claims in opened if s.ended_at is None for c in claims])
         return [(s, created, taken_claims(claims, won_keys) if s.ended_at is None else [])
-                for s, created, claims in opened]
-
-    @staticmethod
-    def _delegate(conn: Connection, opened: list[Opened], expecting: dict[str, datetime]) -> list[Opened]:
-        """A composite POST /v1/rooms asked LiveKit to start itself becomes DELEGATED (once, for a new session)."""
-        if conn.execute(_ANY_ROOM_REQUEST).first() is None:  # mostly none: one cheap read
-            return opened
-        requests = conn.execute(delete(room_requests).where(room_requests.c.room_name.in_(expecting))
-                                .returning(room_requests.c.room_name, room_requests.c.rule_id,
-                                           room_requests.c.created_at)).all()
-        delegated = {r.room_name: r.rule_id for r in requests if r.created_at >= expecting[r.room_name]}
-        return [(s, created, [dataclasses.replace(c, state=ClaimState.DELEGATED, retry_at=None, egress_pk=None)
-                              if created and delegated.get(s.room_name) == c.rule_id
-                              and c.action == ActionKind.COMPOSITE else c for c in claims])
                 for s, created, claims in opened]
 
     def insert_claims(self, conn: Connection, claims: Sequence[RecordingClaim]) -> set[str]:

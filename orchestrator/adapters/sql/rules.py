@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orchestrator.domain.errors import Conflict
@@ -48,12 +48,8 @@ class SqlRuleStore:
 
     def list(self, *, enabled_only: bool = False) -> list[Rule]:
         """By priority, highest first (then by name)."""
-        query = select(record_rules)
-        if enabled_only:
-            query = query.where(record_rules.c.enabled.is_(True))
-        query = query.order_by(record_rules.c.priority.desc(), record_rules.c.name)
         with self._db.read() as conn:
-            return [_rule(r) for r in conn.execute(query).all()]
+            return read_rules(conn, enabled_only=enabled_only)
 
     def update(self, rule: Rule) -> Rule:
         """Raises Conflict when the new name is taken or the rule was deleted meanwhile."""
@@ -73,6 +69,15 @@ class SqlRuleStore:
     def delete(self, rule_id: str) -> bool:
         with self._db.write() as conn:
             return bool(conn.execute(delete(record_rules).where(record_rules.c.id == rule_id)).rowcount)
+
+
+def read_rules(conn: Connection, *, enabled_only: bool = False) -> list[Rule]:
+    """The rules by priority, highest first (then by name), read on `conn`."""
+    query = select(record_rules)
+    if enabled_only:
+        query = query.where(record_rules.c.enabled.is_(True))
+    query = query.order_by(record_rules.c.priority.desc(), record_rules.c.name)
+    return [_rule(r) for r in conn.execute(query).all()]
 
 
 # ---- rows <-> domain -----------------------------------------------------------------------------------
