@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+log = logging.getLogger(__name__)
 
 
 class FakeClock:
@@ -48,6 +50,7 @@ class ManualTimer:
         self._clock = clock
         self._jobs: dict[str, tuple[datetime, int, Job]] = {}
         self._order = itertools.count()
+        self.failures: list[tuple[str, Exception]] = []  # (key, what it raised), in order
 
     def at(self, when: datetime, key: str, job: Job) -> None:
         self._jobs[key] = (when, next(self._order), job)
@@ -65,7 +68,7 @@ class ManualTimer:
     async def run_due(self) -> list[str]:
         """Run every job whose time has come, earliest first (then in the order scheduled), one at a time;
         a job that schedules another one due by now gets it run too. Returns the keys run, in order.
-        A job that raises is dropped and its exception propagates (the rest wait for the next call)."""
+        A job that raises is logged and kept in `failures`, as the APScheduler timer logs it and goes on."""
         ran: list[str] = []
         while True:
             now = self._clock.now()
@@ -75,7 +78,11 @@ class ManualTimer:
             _, _, key = min(due)
             _, _, job = self._jobs.pop(key)
             ran.append(key)
-            await job()
+            try:
+                await job()
+            except Exception as exc:
+                log.exception("timer job %s failed", key)
+                self.failures.append((key, exc))
 
     async def advance(self, seconds: float) -> list[str]:
         """Move the clock forward, running each job at its own time on the way (the clock reads its time)."""
