@@ -27,9 +27,9 @@ import httpx
 from common import free_port, wait_http  # bench/common.py (the scripts run from bench/)
 from sqlalchemy import select
 
-from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
 from orchestrator.adapters.sql.broadcast_tables import broadcast_run_egresses, broadcast_runs
-from orchestrator.adapters.sql.engine import build_engine, migrate
+from orchestrator.adapters.sql.broadcasts import SqlBroadcastStore
+from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.tables import egresses
 from orchestrator.domain.broadcasts import (
     Broadcast,
@@ -47,9 +47,9 @@ TOKEN = "bench-token-0123456789"
 
 
 def load(database: str, total: int, due: int, due_at: datetime) -> None:
-    engine = build_engine(database)
-    migrate(engine)
-    repo = SqlBroadcastRepository(engine)
+    db = SqlDatabase(database)
+    db.migrate()
+    repo = SqlBroadcastStore(db)
     now = datetime.now(UTC)
     for i in range(total):
         start = due_at if i < due else due_at + timedelta(days=1, minutes=i)
@@ -60,7 +60,7 @@ def load(database: str, total: int, due: int, due_at: datetime) -> None:
                            planned_end=start + timedelta(minutes=10), status=RunStatus.SCHEDULED, created_at=now,
                            updated_at=now)
         repo.create(b, run, "scheduled (benchmark load)")
-    engine.dispose()
+    db.dispose()
 
 
 def rss_mb(pid: int) -> float:
@@ -110,13 +110,13 @@ def main() -> None:
         time.sleep((due_at - datetime.now(UTC)).total_seconds() + 8)
         rss_after = rss_mb(service.pid)
 
-        engine = build_engine(database)
-        with engine.connect() as conn:
+        db = SqlDatabase(database)
+        with db.read() as conn:
             rows = conn.execute(
                 select(broadcast_runs.c.planned_start, egresses.c.created_at, egresses.c.started_at)
                 .join(broadcast_run_egresses, broadcast_run_egresses.c.run_id == broadcast_runs.c.id)
                 .join(egresses, egresses.c.id == broadcast_run_egresses.c.egress_pk)).all()
-        engine.dispose()
+        db.dispose()
     finally:
         for proc in (service, sandbox):
             if proc is not None:

@@ -1,4 +1,4 @@
-"""Broadcasts and their runs: validation, recurrence (DST-correct), run statuses and decisions (pure)."""
+"""Broadcasts and their runs as data: validation, recurrence (DST-correct), statuses, history (pure)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from .backoff import backoff_s
 from .errors import InvalidInput
 from .layouts import BUILTIN_LAYOUTS, LAYOUT_NAMES, LayoutOptions
 from .redact import redact_stream_url
@@ -40,6 +39,41 @@ RUN_ACTIVE = frozenset({RunStatus.STARTING, RunStatus.LIVE, RunStatus.STOPPING})
 class BroadcastState(StrEnum):
     ACTIVE = "active"  # has runs to come or running
     FINISHED = "finished"  # no more runs
+    CANCELLED = "cancelled"
+
+
+class LaunchReason(StrEnum):
+    """Why an egress was started for a run (stored as `broadcast_run_egresses.reason`)."""
+
+    START = "start"
+    REPLACEMENT = "replacement"  # the run's egress ended early: healing
+    ROLLOVER = "rollover"  # before LiveKit Cloud's stream time limit
+
+
+class RunEventKind(StrEnum):
+    """What a run history row records; decisions count these, never the words of `detail`."""
+
+    SCHEDULED = "scheduled"
+    CLAIMED = "claimed"
+    STARTED_BY_HAND = "started_by_hand"
+    MISSED = "missed"
+    WAITING_FOR_PUBLISHER = "waiting_for_publisher"
+    LAUNCHING = "launching"  # an egress row made and linked; its start call about to leave
+    LAUNCHED = "launched"
+    LAUNCH_FAILED = "launch_failed"
+    LIVE = "live"
+    HANDED_OVER = "handed_over"  # an older egress stopped after a rollover
+    ENDED_EARLY = "ended_early"  # the egress ended before the run: a replacement follows
+    TAKEN_OVER = "taken_over"  # another replica's launch lease ran out
+    ROLLING_OVER = "rolling_over"
+    READD_DESTINATION = "readd_destination"  # with `destination`: one attempt to re-add a failed stream
+    READD_FAILED = "readd_failed"
+    CHANGED = "changed"  # layout, destinations, end or schedule changed by a command
+    PREFLIGHT = "preflight"
+    STOPPING = "stopping"
+    STOP_FAILED = "stop_failed"
+    ENDED = "ended"
+    FAILED = "failed"
     CANCELLED = "cancelled"
 
 
@@ -189,38 +223,23 @@ def occurrence(spec: BroadcastSpec, index: int, after: datetime | None = None) -
 
 
 @dataclass(frozen=True)
-class StartDecision:
-    action: str  # "start" | "missed" | "wait"
-    lateness: timedelta
-
-
-def decide_start(planned_start: datetime, now: datetime, grace: timedelta) -> StartDecision:
-    """On time or late within the misfire grace: start. Beyond the grace: missed."""
-    lateness = now - planned_start
-    if lateness < timedelta(0):
-        return StartDecision("wait", lateness)
-    if lateness > grace:
-        return StartDecision("missed", lateness)
-    return StartDecision("start", lateness)
-
-
-def healing_delay(attempt: int, base_s: float = 1.0, cap_s: float = 15.0) -> float:
-    """Backoff before replacement attempt `attempt` (1-based): quick enough for Mux's 60 s reconnect window."""
-    return backoff_s(attempt, base_s, cap_s)
-
-
-def needs_rollover(egress_started: datetime | None, now: datetime, limit: timedelta) -> bool:
-    """Roll over to a new egress before LiveKit Cloud's stream limit ends this one."""
-    return egress_started is not None and now - egress_started >= limit
-
-
-@dataclass(frozen=True)
 class Broadcast:
     id: str
     spec: BroadcastSpec
     state: BroadcastState
     created_at: datetime
     updated_at: datetime
+    version: int = 0  # bumped by every change: edits are guarded updates
+
+
+@dataclass(frozen=True)
+class BroadcastEvent:
+    """One row of a broadcast's own history: its creation and every edit or change of state."""
+
+    at: datetime
+    state_before: BroadcastState | None
+    state_after: BroadcastState
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -243,6 +262,7 @@ class BroadcastRun:
     claimed_by: str = ""
     preflight: list[dict[str, object]] | None = None
     version: int = 0
+    awaiting_publisher: bool = False  # starting, but the room has no publisher yet (wait_for_publisher)
 
 
 @dataclass(frozen=True)
@@ -252,12 +272,14 @@ class RunEvent:
     status_after: RunStatus
     detail: str
     egress_pk: str | None = None
+    kind: RunEventKind | None = None  # None on rows written before kinds were stored
+    destination: str | None = None  # the destination id a READD_DESTINATION row is about
 
 
 @dataclass(frozen=True)
 class RunEgress:
     egress_pk: str
-    reason: str  # start | replacement | rollover
+    reason: LaunchReason
     created_at: datetime
 
 
@@ -282,6 +304,7 @@ class RunChanges:
     actual_start: datetime | Keep | None = KEEP
     actual_end: datetime | Keep | None = KEEP
     preflight: list[dict[str, object]] | Keep | None = KEEP
+    awaiting_publisher: bool | Keep = KEEP
 
     def values(self) -> dict[str, object]:
         """The fields set, by name."""

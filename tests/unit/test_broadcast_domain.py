@@ -11,14 +11,12 @@ from orchestrator.domain.broadcasts import (
     BroadcastSpec,
     Destination,
     check_recurrence,
-    decide_start,
-    healing_delay,
-    needs_rollover,
     occurrence,
     parse_destination,
     validate_spec,
 )
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.runs import decide_start, healing_delay, needs_rollover
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 CAP = timedelta(hours=12)

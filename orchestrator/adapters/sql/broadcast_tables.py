@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint, false
 
 from .tables import UtcDateTime, metadata
 
@@ -27,7 +27,20 @@ broadcasts = Table(
     Column("state", String(16), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False, server_default="0"),  # 0008: edits are guarded updates
     Index("ix_broadcasts_room", "room_name"),
+)
+
+broadcast_events = Table(  # 0008: the history of a broadcast itself (creation, edits, changes of state)
+    "broadcast_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("broadcast_id", String(40), ForeignKey("broadcasts.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("state_before", String(16), nullable=True),
+    Column("state_after", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_broadcast_events_broadcast", "broadcast_id", "seq"),
 )
 
 broadcast_runs = Table(
@@ -49,6 +62,7 @@ broadcast_runs = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
+    Column("awaiting_publisher", Boolean, nullable=False, server_default=false()),  # 0008
     UniqueConstraint("broadcast_id", "seq", name="uq_broadcast_runs_seq"),
     Index("ix_broadcast_runs_due", "status", "planned_start"),
 )
@@ -63,6 +77,8 @@ broadcast_run_events = Table(
     Column("status_after", String(16), nullable=False),
     Column("egress_pk", String(40), nullable=True),
     Column("detail", Text, nullable=False),
+    Column("kind", String(24), nullable=True),  # 0008: RunEventKind; NULL on older rows
+    Column("destination", String(40), nullable=True),  # 0008: the destination a re-add is about
     Index("ix_broadcast_run_events_run", "run_id", "seq"),
 )
 
@@ -71,7 +87,7 @@ broadcast_run_egresses = Table(
     metadata,
     Column("run_id", String(40), ForeignKey("broadcast_runs.id", ondelete="CASCADE"), primary_key=True),
     Column("egress_pk", String(40), primary_key=True),
-    Column("reason", String(16), nullable=False),  # start | replacement | rollover
+    Column("reason", String(16), nullable=False),  # LaunchReason: start | replacement | rollover
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_broadcast_run_egresses_egress", "egress_pk"),
 )
