@@ -15,15 +15,18 @@ from typing import Protocol
 
 from orchestrator.domain.broadcasts import (
     Broadcast,
+    BroadcastEvent,
     BroadcastRun,
     BroadcastState,
+    LaunchReason,
     ProbeResult,
     RunChanges,
     RunEgress,
     RunEvent,
+    RunEventKind,
     RunStatus,
 )
-from orchestrator.domain.callbacks import Delivery, DeliveryStatus
+from orchestrator.domain.callbacks import CallbackEventType, Delivery, DeliveryStatus
 from orchestrator.domain.egress import (
     Applied,
     ChangeSource,
@@ -170,15 +173,20 @@ class SessionStore(Protocol):
 
 
 class BroadcastStore(Protocol):
-    """Broadcasts and their runs; run claims are guarded updates, each with a history row."""
+    """Broadcasts and their runs. Every change of a run or a broadcast is a guarded update plus a history row
+    in the same transaction; `kind` (and `destination`) type the run history rows decisions count."""
 
-    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None: ...
+    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None:
+        """The broadcast with its first history row, and its first run (if any) with its own."""
     def get(self, broadcast_id: str) -> Broadcast | None: ...
     def find(self, *, room_name: str | None = None, state: BroadcastState | None = None,
              before: tuple[datetime, str] | None = None, limit: int = 50) -> list[Broadcast]: ...
+    def history(self, broadcast_id: str) -> list[BroadcastEvent]: ...
     def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str) -> Broadcast | None:
-        """Guarded by the broadcast's version; writes a history row. None if it changed meanwhile."""
-    def add_run(self, run: BroadcastRun, detail: str) -> bool: ...
+        """Store `broadcast`'s spec and state if its version is still the stored one (then bumped), with a
+        history row. None if it changed meanwhile (or is gone)."""
+    def add_run(self, run: BroadcastRun, detail: str) -> bool:
+        """The next occurrence; False when it exists already (another replica made it)."""
     def run(self, run_id: str) -> BroadcastRun | None: ...
     def runs_of(self, broadcast_id: str) -> list[BroadcastRun]: ...
     def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
@@ -188,19 +196,21 @@ class BroadcastStore(Protocol):
     def events(self, run_id: str) -> list[RunEvent]: ...
     def egresses(self, run_id: str) -> list[RunEgress]: ...
     def transition(self, run_id: str, from_statuses: Iterable[RunStatus], to: RunStatus, now: datetime,
-                   detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None
-                   ) -> BroadcastRun | None:
+                   detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None,
+                   kind: RunEventKind | None = None) -> BroadcastRun | None:
         """Move a run to `to` only if it is in one of `from_statuses` now (the claim): None if not.
         `egress_pk` names the egress in the history row; `changes` sets the run's fields."""
     def note(self, run_id: str, now: datetime, detail: str, changes: RunChanges | None = None, *,
-             egress_pk: str | None = None, expected_version: int | None = None) -> BroadcastRun | None:
+             egress_pk: str | None = None, expected_version: int | None = None, kind: RunEventKind | None = None,
+             destination: str | None = None) -> BroadcastRun | None:
         """A history row (and field changes) without a change of status; with `expected_version`, only if
         nobody changed the run since (the optimistic claim to heal, take over or roll over a run)."""
     def claim_due(self, now: datetime, grace: timedelta, instance: str, limit: int = 1000
                   ) -> tuple[list[BroadcastRun], list[BroadcastRun]]:
         """Claim every scheduled run whose start has come: (claimed, missed), as the domain's misfire
-        decision says; one transaction."""
-    def attach_many(self, links: Sequence[tuple[str, str, str]], now: datetime) -> None: ...
+        decision (`domain.runs.decide_start`) says; one transaction."""
+    def attach_many(self, links: Sequence[tuple[str, str, LaunchReason]], now: datetime) -> None:
+        """(run, egress row, reason) each: the egress now carries the run; linked before its start call."""
 
 
 class RtmpProbe(Protocol):
@@ -209,6 +219,10 @@ class RtmpProbe(Protocol):
 
 LayoutCheck = Callable[[str], Awaitable[tuple[bool, str]]]
 """Preflight of a layout page by its URL: (ok, detail)."""
+
+BroadcastAnnouncer = Callable[[CallbackEventType, str, dict[str, object], tuple[str, ...]], Awaitable[object]]
+"""Queues a broadcast callback: (kind, run id, data, the broadcast's own callback URLs); idempotent per run
+and kind (the callback outbox behind it makes it durable)."""
 
 
 # ==== recordings and callbacks =======================================================================
