@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
-from orchestrator.adapters.sql.broadcast_repository import SqlBroadcastRepository
+from orchestrator.adapters.rtmp_probe import RtmpProbe
+from orchestrator.adapters.sql.broadcasts import SqlBroadcastStore
 from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
@@ -26,7 +27,6 @@ from orchestrator.adapters.sql.rules import SqlRuleStore
 from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.broadcasts import RunStatus
-from orchestrator.domain.callbacks import CallbackEventType
 from orchestrator.domain.recordings import RecordingStatus
 from orchestrator.domain.requests import S3Target
 from orchestrator.logs import SECRETS
@@ -162,13 +162,15 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     egresses = EgressLedgerService(ledger, gateway, utcnow, changes, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    broadcast_repo = SqlBroadcastRepository(engine, write_lock=db.write_lock)
+    recordings, callbacks = build_recordings(settings, db, repo, storage, api_token, metrics)
+    broadcast_store = SqlBroadcastStore(db)
     metrics.watch_statuses("orchestrator_broadcast_runs", "Broadcast runs by status",
-                           [s.value for s in RunStatus], broadcast_repo.count_runs_by_status)
+                           [s.value for s in RunStatus], broadcast_store.count_runs_by_status)
     broadcasts = BroadcastService(
-        broadcast_repo, repo, egresses, gateway, utcnow,
-        ApsTimer(scheduler), instance=settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
+        broadcast_store, ledger, egresses, gateway, utcnow, ApsTimer(scheduler), RtmpProbe(),
+        instance=settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
         public_url=settings.public_url, storage=storage, layout_check=check_layout_page,
+        announce=lambda kind, subject, data, urls: callbacks.enqueue(kind, subject, data, extra_urls=urls),
         policy=BroadcastPolicy(
             cap=timedelta(seconds=settings.broadcast_cap_s),
             misfire_grace=timedelta(seconds=settings.misfire_grace_s), heal_attempts=settings.heal_attempts,
@@ -176,15 +178,12 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
             preflight_lead=timedelta(seconds=settings.preflight_lead_s)))
     changes.on_egress_change(broadcasts.on_egress_change)
     changes.on_notice(broadcasts.on_room_event)
-    recordings, callbacks = build_recordings(settings, db, repo, storage, api_token, metrics)
     changes.on_egress_change(recordings.on_egress_change)
     autorecord = build_autorecord(settings, db, ledger, egresses, gateway, storage)
     changes.on_notice(autorecord.on_notice)
     changes.on_egress_change(autorecord.on_egress_change)
     # room_started: sessions, claims and ledger rows planned by auto-record, committed with the webhooks
     intake = WebhookIntake(SqlWebhookIntakeStore(db), changes, utcnow, autorecord.intake)
-    broadcasts.announce = lambda kind, subject, data, urls: callbacks.enqueue(
-        CallbackEventType(kind), subject, data, extra_urls=urls)
     db.start_checkpointer()  # SQLite's write-ahead log copied back from a thread of its own (until aclose)
     return Container(
         settings=settings, engine=engine, repo=repo, db=db, gateway=gateway, livekit=target,
