@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
 from orchestrator.adapters.sql.ledger import SqlEgressLedger
+from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.domain.egress import Applied, EgressKind, EgressRecord, EgressStatus, Observation, Origin, Outcome
 from orchestrator.domain.events import WebhookRow
-from orchestrator.domain.intake import IntakeBatch, IntakeItem
+from orchestrator.domain.intake import IntakeBatch, IntakeItem, RoomOpening
+from orchestrator.domain.rules import ActionKind
+from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource, claim_key
 
 
 def _obs(status: EgressStatus, ns: int) -> Observation:
@@ -76,4 +79,34 @@ def test_answers_to_start_calls_bound_together_and_one_bad_item_alone(db_url: st
     bound = repo.get("EG_answer9")
     assert bound is not None and bound.id == "egr_answer9" and bound.status == EgressStatus.ACTIVE
     assert repo.get("EG_answerX") is None  # nothing half-written for the bad one
+    db.dispose()
+
+
+def test_a_new_room_started_opens_its_session_claims_and_ledger_rows_in_the_webhooks_transaction(db_url: str) -> None:
+    db = SqlDatabase(db_url)
+    db.migrate()
+    ledger, intake, sessions = SqlEgressLedger(db), SqlWebhookIntakeStore(db), SqlSessionStore(db)
+    now = datetime.now(UTC)
+    session = RoomSession(room_sid="RM_open", room_name="r", started_at=now, source=SessionSource.ROOM_STARTED)
+    claim = RecordingClaim(key=claim_key("RM_open", "rule_1", ActionKind.COMPOSITE), room_sid="RM_open",
+                           room_name="r", rule_id="rule_1", action=ActionKind.COMPOSITE, subject="", part=1,
+                           state=ClaimState.CLAIMED, request={}, created_at=now, updated_at=now,
+                           retry_at=now + timedelta(minutes=1), egress_pk="egr_opened")
+    row = EgressRecord(id="egr_opened", egress_id=None, kind=EgressKind.ROOM_COMPOSITE, room_name="r",
+                       status=EgressStatus.STARTING, origin=Origin.API, created_at=now, updated_at=now)
+    notice = WebhookRow(id="EV_started", event="room_started", received_at=now, payload={}, room_name="r",
+                        room_sid="RM_open")
+    batch = IntakeBatch(now, (IntakeItem(notice, None),), (RoomOpening("EV_started", session, (claim,), (row,)),))
+    result = intake.commit(batch)
+    assert [a.outcome for a in result.applied] == [Outcome.CREATED]
+    [opened] = result.opened
+    assert opened.created and [c.key for c in opened.won] == [claim.key]
+    stored = ledger.get("egr_opened")
+    assert stored is not None and stored.status == EgressStatus.STARTING
+    assert [e.detail for e in ledger.history("egr_opened")] == ["start requested"]
+    assert sessions.get_session("RM_open") is not None
+    assert [e.state_after for e in sessions.claim_history(claim.key)] == [ClaimState.CLAIMED]
+    again = intake.commit(batch)  # the same webhook again: nothing opened, nothing written twice
+    assert again.applied[0].duplicate_event and again.opened == ()
+    assert len(ledger.history("egr_opened")) == 1 and len(sessions.claim_history(claim.key)) == 1
     db.dispose()
