@@ -1,4 +1,4 @@
-"""Request dependencies: the container and the bearer-token check."""
+"""Request dependencies: the container, the services routes use, and the bearer-token check."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.bootstrap import Container
+from orchestrator.services.autorecord import AutoRecorder
 
 _bearer = HTTPBearer(auto_error=False, description="ORCHESTRATOR_API_TOKEN")
 
@@ -20,6 +21,14 @@ async def container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(container)]
+
+
+async def autorecorder(c: ContainerDep) -> AutoRecorder:
+    """Automatic recording (rules, rooms, sessions)."""
+    return c.autorecord
+
+
+AutoRecorderDep = Annotated[AutoRecorder, Depends(autorecorder)]
 
 
 async def require_token(

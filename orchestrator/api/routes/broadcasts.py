@@ -7,10 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.broadcast_schemas import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
 from orchestrator.api.deps import ContainerDep, require_token
 from orchestrator.api.pagination import decode_cursor, encode_cursor
-from orchestrator.api.schemas import ErrorOut
+from orchestrator.api.schemas.broadcasts import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
+from orchestrator.api.schemas.common import ErrorOut
 from orchestrator.domain.broadcasts import BroadcastState
 from orchestrator.logs import SECRETS
 

@@ -9,14 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from orchestrator.api.deps import ContainerDep, require_token
 from orchestrator.api.pagination import decode_cursor, encode_cursor
-from orchestrator.api.schemas import (
-    EgressCreate,
-    EgressOut,
-    EgressPage,
-    EgressUpdate,
-    ErrorOut,
-    resolve_layout,
-)
+from orchestrator.api.schemas.common import ErrorOut
+from orchestrator.api.schemas.egresses import EgressCreate, EgressOut, EgressPage, EgressUpdate
+from orchestrator.api.schemas.layouts import resolve_layout
 from orchestrator.domain.egress import UNFINISHED, EgressStatus
 from orchestrator.logs import SECRETS
 

@@ -2,91 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import ContainerDep, require_token
-from orchestrator.api.routes.rules import recorder
-from orchestrator.api.schemas import EgressOut, ErrorOut
-from orchestrator.services.autorecord import SessionView
+from orchestrator.api.deps import AutoRecorderDep, require_token
+from orchestrator.api.schemas.common import ErrorOut
+from orchestrator.api.schemas.sessions import SessionList, SessionOut
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"], dependencies=[Depends(require_token)],
                    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
-class MatchOut(BaseModel):
-    rule_id: str
-    rule_name: str
-    reason: str
-
-
-class RecordingOut(BaseModel):
-    key: str
-    rule_id: str
-    action: str
-    subject: str
-    part: int
-    state: str
-    attempts: int
-    error: str
-    egress: EgressOut | None
-
-
-class GapOut(BaseModel):
-    rule_id: str
-    after_part: int
-    seconds: float
-
-
-class SessionOut(BaseModel):
-    room_sid: str
-    room_name: str
-    metadata: str
-    source: str
-    started_late: bool
-    started_at: datetime
-    ended_at: datetime | None
-    matches: list[MatchOut]
-    recordings: list[RecordingOut]
-    gaps: list[GapOut]
-
-    @classmethod
-    def of(cls, view: SessionView) -> SessionOut:
-        s = view.session
-        return cls(
-            room_sid=s.room_sid, room_name=s.room_name, metadata=s.metadata, source=s.source.value,
-            started_late=s.started_late, started_at=s.started_at, ended_at=s.ended_at,
-            matches=[MatchOut(rule_id=m.rule_id, rule_name=m.rule_name, reason=m.reason) for m in s.matches],
-            recordings=[RecordingOut(
-                key=c.key, rule_id=c.rule_id, action=c.action.value, subject=c.subject, part=c.part,
-                state=c.state.value, attempts=c.attempts, error=c.error,
-                egress=EgressOut.of(view.egresses[c.egress_pk]) if c.egress_pk in view.egresses else None)
-                for c in view.claims],
-            gaps=[GapOut(rule_id=rule_id, after_part=g.after_part, seconds=g.seconds)
-                  for rule_id, gaps in sorted(view.gaps.items()) for g in gaps],
-        )
-
-
-class SessionList(BaseModel):
-    items: list[SessionOut]
-
-
 @router.get("", response_model=SessionList)
 async def list_sessions(
-    c: ContainerDep,
+    recorder: AutoRecorderDep,
     room_name: str | None = None,
     open: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SessionList:
     """Room sessions, newest first, with their recordings and the rules that matched."""
-    views = await run_in_threadpool(recorder(c).sessions, room_name=room_name, open_only=open, limit=limit)
+    views = await run_in_threadpool(recorder.sessions, room_name=room_name, open_only=open, limit=limit)
     return SessionList(items=[SessionOut.of(v) for v in views])
 
 
 @router.get("/{room_sid}", response_model=SessionOut, responses={404: {"model": ErrorOut}})
-async def show_session(room_sid: str, c: ContainerDep) -> SessionOut:
-    return SessionOut.of(await run_in_threadpool(recorder(c).session, room_sid))
+async def show_session(room_sid: str, recorder: AutoRecorderDep) -> SessionOut:
+    return SessionOut.of(await run_in_threadpool(recorder.session, room_sid))

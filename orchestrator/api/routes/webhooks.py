@@ -38,7 +38,7 @@ async def receive(c: Container, body: bytes | None, authorization: str | None,
         return _error(401, "unauthorized", str(exc))
     if notice.event == "room_started" and notice.room_name:
         c.metrics.autorecord_latency.room_started(notice.room_name, notice.room_sid, received)
-    result = await c.webhook_batcher.submit(notice)
+    result = await c.intake.submit(notice)
     if result.duplicate:
         c.metrics.webhooks_duplicate.inc()
     else:

@@ -1,0 +1,173 @@
+"""Bodies of the broadcast API (`/v1/broadcasts`) and their translation to and from the domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from orchestrator.domain.broadcasts import (
+    Broadcast,
+    BroadcastRun,
+    BroadcastSpec,
+    Destination,
+    RunEgress,
+    RunEvent,
+    check_recurrence,
+    parse_destination,
+)
+from orchestrator.domain.layouts import parse_layout_options
+from orchestrator.domain.requests import Preset
+
+from .common import Strict
+from .layouts import LayoutOptionsIn
+
+
+class DestinationIn(Strict):
+    type: Literal["mux", "rtmp"]
+    stream_key: str | None = Field(None, max_length=256, description="Mux Live Stream key (type mux)")
+    url: str | None = Field(None, max_length=2048, description="rtmp(s)://host/app/stream_key (type rtmp)")
+
+
+class RecurrenceIn(Strict):
+    cron: str = Field(max_length=128, description="Five-field cron expression, e.g. '0 9 * * 1-5'")
+    timezone: str = Field(max_length=64, description="IANA time zone, e.g. Europe/Berlin")
+    until: AwareDatetime | None = None
+    count: int | None = None
+
+
+class RecordIn(Strict):
+    filepath: str = Field("broadcasts/{room_name}-{time}.mp4", max_length=1024)
+
+
+class BroadcastCreate(Strict):
+    room_name: str = Field(max_length=256)
+    layout: str = Field("gallery", max_length=64)
+    layout_options: LayoutOptionsIn | None = None
+    destinations: list[DestinationIn] = Field(default_factory=list, max_length=10)
+    record: RecordIn | None = None
+    preset: Preset = Preset.P1080_30
+    start_at: AwareDatetime | None = Field(None, description="RFC 3339 with offset; leave out to start now")
+    end_at: AwareDatetime | None = None
+    max_duration_s: int | None = None
+    recurrence: RecurrenceIn | None = None
+    wait_for_publisher: bool = False
+    title: str = Field("", max_length=256)
+    metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    callback_urls: list[str] = Field(default_factory=list, max_length=5,
+                                     description="broadcast.started/ended/failed go here too (signed)")
+
+    def to_spec(self) -> BroadcastSpec:
+        destinations = tuple(parse_destination(d.model_dump(), f"destinations.{i}")
+                             for i, d in enumerate(self.destinations))
+        recurrence = None
+        if self.recurrence is not None:
+            r = self.recurrence
+            recurrence = check_recurrence(r.cron, r.timezone, r.until, r.count)
+        return BroadcastSpec(
+            room_name=self.room_name.strip(), destinations=destinations, layout=self.layout, preset=self.preset,
+            record_filepath=self.record.filepath if self.record else None, start_at=self.start_at,
+            end_at=self.end_at, max_duration_s=self.max_duration_s, recurrence=recurrence,
+            wait_for_publisher=self.wait_for_publisher, title=self.title, metadata=self.metadata,
+            callback_urls=tuple(self.callback_urls),
+            layout_options=parse_layout_options(self.layout_options.model_dump(exclude_none=True))
+            if self.layout_options else None,
+        )
+
+
+class BroadcastUpdate(Strict):
+    start_at: AwareDatetime | None = None
+    end_at: AwareDatetime | None = None
+    max_duration_s: int | None = None
+    layout: str | None = Field(None, max_length=64)
+    add_destinations: list[DestinationIn] = Field(default_factory=list, max_length=10)
+    remove_destinations: list[str] = Field(default_factory=list, max_length=10,
+                                           description="destination ids (dst_...)")
+
+    def destinations_to_add(self) -> list[Destination]:
+        return [parse_destination(d.model_dump(), f"add_destinations.{i}")
+                for i, d in enumerate(self.add_destinations)]
+
+
+class RunOut(BaseModel):
+    id: str
+    seq: int
+    status: str
+    planned_start: datetime
+    planned_end: datetime
+    actual_start: datetime | None
+    actual_end: datetime | None
+    error: str
+    attempts: int
+    egress: str | None
+    egresses: list[dict[str, Any]]
+    preflight: list[dict[str, Any]] | None
+    events: list[dict[str, Any]] | None = None
+
+    @classmethod
+    def of(cls, run: BroadcastRun, events: list[RunEvent] | None = None,
+           egresses: list[RunEgress] | None = None) -> RunOut:
+        return cls(
+            id=run.id, seq=run.seq, status=run.status.value, planned_start=run.planned_start,
+            planned_end=run.planned_end, actual_start=run.actual_start, actual_end=run.actual_end, error=run.error,
+            attempts=run.attempts, egress=run.egress_pk,
+            egresses=[{"id": e.egress_pk, "reason": e.reason, "created_at": e.created_at} for e in egresses or []],
+            preflight=run.preflight,
+            events=[{"at": e.at, "status_before": e.status_before.value if e.status_before else None,
+                     "status_after": e.status_after.value, "egress": e.egress_pk, "detail": e.detail}
+                    for e in events] if events is not None else None,
+        )
+
+
+class BroadcastOut(BaseModel):
+    id: str
+    room_name: str
+    layout: str
+    layout_options: dict[str, object] | None
+    preset: str
+    destinations: list[dict[str, str]]
+    record: dict[str, str] | None
+    start_at: datetime | None
+    end_at: datetime | None
+    max_duration_s: int | None
+    recurrence: dict[str, Any] | None
+    wait_for_publisher: bool
+    title: str
+    metadata: dict[str, str]
+    callback_urls: list[str]
+    state: str
+    created_at: datetime
+    updated_at: datetime
+    runs: list[RunOut] | None = None
+
+    @classmethod
+    def of(cls, b: Broadcast, runs: list[RunOut] | None = None) -> BroadcastOut:
+        s = b.spec
+        rec = s.recurrence
+        return cls(
+            id=b.id, room_name=s.room_name, layout=s.layout, preset=s.preset.value,
+            layout_options=s.layout_options.to_query() if s.layout_options else None,
+            destinations=[{"id": d.id, "type": d.kind, "url": d.display} for d in s.destinations],
+            record={"filepath": s.record_filepath} if s.record_filepath is not None else None,
+            start_at=s.start_at, end_at=s.end_at, max_duration_s=s.max_duration_s,
+            recurrence={"cron": rec.cron, "timezone": rec.timezone, "until": rec.until, "count": rec.count}
+            if rec else None,
+            wait_for_publisher=s.wait_for_publisher, title=s.title, metadata=s.metadata,
+            callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
+            created_at=b.created_at, updated_at=b.updated_at, runs=runs,
+        )
+
+
+class BroadcastPage(BaseModel):
+    items: list[BroadcastOut]
+    next_cursor: str | None
+
+
+def _shown_url(url: str) -> str:
+    """A callback URL as the API shows it: no credentials in it, no query (it may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
