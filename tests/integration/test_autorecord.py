@@ -110,7 +110,7 @@ def test_lost_room_started_is_recovered_by_the_sweep_with_auto_record_all(
     sandbox.call(sandbox.sandbox.join, "standup", "bob", publish=[])  # no track events either
     sandbox.call(sandbox.sandbox.webhooks_idle)
     assert not any(w.event == "room_started" for w in sandbox.sandbox.sent_webhooks)  # it really was lost
-    report = service.call(service.container.autorecord.sweep)  # type: ignore[union-attr]
+    report = service.call(service.container.autorecord.sweep)
     assert report.errors == [] and report.rooms == 1  # (the start-up sweep may have been the one to recover it)
     [session] = sessions(service, "standup")
     assert session["started_late"] and session["source"] == "reconcile"
@@ -238,8 +238,8 @@ def test_two_replicas_on_postgres_make_one_egress(pg_url: str, sandbox: SandboxT
         add_rule(a, actions={"composite": {"layout": "grid"}, "tracks": {}})
         sandbox.call(sandbox.sandbox.join, "class-9", "alice")
         wait_until(lambda: len(started(b, "class-9")) == 3)
-        a.call(a.container.autorecord.sweep)  # type: ignore[union-attr]
-        b.call(b.container.autorecord.sweep)  # type: ignore[union-attr]
+        a.call(a.container.autorecord.sweep)
+        b.call(b.container.autorecord.sweep)
         sandbox.call(sandbox.sandbox.webhooks_idle)
         kinds = Counter(i.WhichOneof("request") for i in sandbox_egresses(sandbox, "class-9"))
         assert kinds == {"room_composite": 1, "track": 2}
@@ -365,16 +365,15 @@ def test_sweep_binds_the_auto_egress_of_a_created_room_whose_webhooks_were_all_l
 def test_room_started_is_still_recorded_when_the_intake_hook_fails(
     on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The webhooks are stored without the hook; the change feed then delivers room_started the slow way."""
+    """The webhooks are stored without the room openings; the change feed then delivers room_started the slow way."""
     service = on_sqlite()
     add_rule(service)
     recorder = service.container.autorecord
-    assert recorder is not None
 
-    def broken(tx: Any, notices: Any) -> None:
-        raise RuntimeError("hook broke")
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("planning broke")
 
-    monkeypatch.setattr(recorder, "in_transaction", broken)
+    monkeypatch.setattr(recorder.intake, "plan", broken)
     sandbox.call(sandbox.sandbox.join, "fallback-room", "alice")
     wait_until(lambda: started(service, "fallback-room", "composite"))
     sandbox.call(sandbox.sandbox.webhooks_idle)
