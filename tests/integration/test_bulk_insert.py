@@ -11,7 +11,7 @@ from sqlalchemy import Table, column, insert, select, table
 
 from orchestrator.adapters.sql.bulk import BulkInsert, BulkInsertNew
 from orchestrator.adapters.sql.engine import build_engine, migrate
-from orchestrator.adapters.sql.rule_tables import recording_claims, room_sessions
+from orchestrator.adapters.sql.rule_tables import recording_claim_events, recording_claims, room_sessions
 from orchestrator.adapters.sql.tables import egress_events, egresses, webhook_events
 
 AT = datetime(2026, 11, 21, 7, 30, 1, 250_000, tzinfo=timezone(timedelta(hours=2)))
@@ -115,3 +115,23 @@ def test_bulk_insert_refuses_a_driver_without_positional_parameters() -> None:
 
     with pytest.raises(ValueError, match="positional"):
         BulkInsert(egresses, postgresql.psycopg.dialect())
+
+
+def test_claim_history_rows_are_stored_exactly_as_sqlalchemy_stores_them(tmp_path: Path) -> None:
+    ours, theirs = build_engine(f"sqlite:///{tmp_path / 'ours.db'}"), build_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    columns = [c.name for c in recording_claim_events.columns if c.name != "seq"]
+    events = [{"claim_key": f"c/{i % 3}", "at": AT + timedelta(seconds=i), "state_before": None if i < 3 else "claimed",
+               "state_after": "claimed" if i < 3 else "started", "detail": f"step é {i}",
+               "egress_pk": None if i % 2 else f"egr_c{i}"} for i in range(7)]
+    for engine in (ours, theirs):
+        migrate(engine)
+        with engine.begin() as conn:  # their claims first: the history rows refer to them
+            BulkInsert(recording_claims, engine.dialect).insert(conn, _rows(recording_claims, 3, "c"))
+    with ours.begin() as conn:
+        BulkInsert(recording_claim_events, ours.dialect, columns=columns).insert(conn, events)
+    with theirs.begin() as conn:
+        conn.execute(insert(recording_claim_events), events)
+    assert _raw(ours, recording_claim_events, "seq") == _raw(theirs, recording_claim_events, "seq")
+    assert [r[0] for r in _raw(ours, recording_claim_events, "seq")] == list(range(1, 8))
+    ours.dispose()
+    theirs.dispose()
