@@ -13,7 +13,7 @@ from orchestrator.adapters.callbacks import HttpCallbackSender
 from orchestrator.adapters.s3 import S3ObjectStore
 from orchestrator.adapters.sql.callback_outbox import SqlCallbackOutbox
 from orchestrator.adapters.sql.database import SqlDatabase
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
+from orchestrator.adapters.sql.ledger import SqlEgressLedger
 from orchestrator.adapters.sql.recordings import SqlRecordingStore
 from orchestrator.domain.callbacks import CallbackEventType, DeliveryStatus
 from orchestrator.domain.egress import ChangeSource, EgressStatus, FileResult, Observation, Results
@@ -43,7 +43,7 @@ class Clock:
 
 @dataclass
 class Env:
-    egresses: SqlEgressRepository
+    egresses: SqlEgressLedger
     repo: SqlRecordingStore
     outbox: SqlCallbackOutbox
     recordings: RecordingService
@@ -63,7 +63,7 @@ def env(db_url: str, s3_server: S3Server, receiver: CallbackReceiver) -> Iterato
                                 backoff_s=1.0)
     target = S3Target(bucket=BUCKET, region="us-east-1", endpoint=s3_server.endpoint, access_key=ACCESS_KEY,
                       secret=SECRET_KEY, force_path_style=True)
-    egresses = SqlEgressRepository(db.engine)
+    egresses = SqlEgressLedger(db)
     recordings = RecordingService(
         repo, egresses, callbacks, clock, s3=lambda: S3ObjectStore(target, timeout_s=1, attempts=1), local=None,
         default_bucket=BUCKET, public_url="http://127.0.0.1:1", link_key=b"k" * 32, retention_days=7)
