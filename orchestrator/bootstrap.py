@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,9 +31,10 @@ from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.broadcasts import RunStatus
 from orchestrator.domain.recordings import RecordingStatus
 from orchestrator.domain.requests import S3Target
+from orchestrator.local_sandbox import LocalSandbox
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
-from orchestrator.scheduler import ApsTimer
+from orchestrator.scheduler import ApsTimer, add_service_jobs
 from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
 from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
@@ -118,23 +121,39 @@ class Container:
     scheduler: AsyncIOScheduler
     broadcasts: BroadcastService
     autorecord: AutoRecorder
+    sandbox: LocalSandbox | None = None  # the sandbox LiveKit in this process (no LIVEKIT_URL)
+    _delivery: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
-    @property
-    def webhook_batcher(self) -> WebhookIntake:
-        """The webhook intake under its former name (until the webhook route says `intake`)."""
-        return self.intake
+    async def start(self) -> None:
+        """Run what build() made: the change feed on this loop, the sandbox LiveKit if any, the scheduler's
+        jobs, callback delivery, and the broadcast timers rebuilt from the database."""
+        self.changes.bind(asyncio.get_running_loop())
+        if self.sandbox is not None:
+            await self.sandbox.start()
+        self.scheduler.start()
+        self._delivery = asyncio.create_task(self.callbacks.run(), name="callback-delivery")
+        await self.broadcasts.rebuild()
 
     async def keep_warm(self) -> None:
         """Connections to LiveKit open ahead of a burst of start calls (ORCHESTRATOR_LIVEKIT_WARM_CONNECTIONS)."""
         await self.gateway.keep_warm(self.settings.livekit_warm_connections)
 
     async def aclose(self) -> None:
+        """Stop what start() started, then close every adapter; safe after a start that failed half-way."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
         await self.intake.aclose()
         await self.autorecord.aclose()
         await self.egresses.aclose()
         await self.callbacks.aclose()
         await self.gateway.aclose()
         self.db.dispose()
+        if self.sandbox is not None:
+            await self.sandbox.aclose()
 
 
 def build(settings: Settings, *, migrate_db: bool = True) -> Container:
@@ -185,7 +204,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     # room_started: sessions, claims and ledger rows planned by auto-record, committed with the webhooks
     intake = WebhookIntake(SqlWebhookIntakeStore(db), changes, utcnow, autorecord.intake)
     db.start_checkpointer()  # SQLite's write-ahead log copied back from a thread of its own (until aclose)
-    return Container(
+    container = Container(
         settings=settings, engine=engine, repo=repo, db=db, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
@@ -196,7 +215,13 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         api_token=api_token, storage=storage,
         scheduler=scheduler, broadcasts=broadcasts,
         recordings=recordings, callbacks=callbacks,
+        sandbox=LocalSandbox(target.api_key, target.api_secret, settings.sandbox_host, settings.sandbox_port,
+                             f"{settings.public_url}/webhooks/livekit")
+        if target.sandbox and settings.sandbox_port else None,
     )
+    add_service_jobs(scheduler, settings, reconciler=container.reconciler, broadcasts=broadcasts,
+                     recordings=recordings, autorecord=autorecord, keep_warm=container.keep_warm)
+    return container
 
 
 async def check_layout_page(url: str) -> tuple[bool, str]:

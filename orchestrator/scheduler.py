@@ -10,11 +10,30 @@ from datetime import UTC, datetime
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from orchestrator.config import Settings
 from orchestrator.services.autorecord import AutoRecorder
+from orchestrator.services.broadcasts import BroadcastService
 from orchestrator.services.reconcile import Reconciler
 from orchestrator.services.recordings import RecordingService
 
 log = logging.getLogger(__name__)
+
+_WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
+_BROADCAST_HORIZON_S = 60.0
+
+
+def add_service_jobs(
+    scheduler: AsyncIOScheduler, settings: Settings, *, reconciler: Reconciler, broadcasts: BroadcastService,
+    recordings: RecordingService, autorecord: AutoRecorder, keep_warm: Callable[[], Awaitable[None]],
+) -> None:
+    """Every periodic job of one service instance; they run once the scheduler is started."""
+    build_scheduler(reconciler, settings.reconcile_interval_s, scheduler)
+    add_periodic(scheduler, broadcasts.sweep, settings.broadcast_sweep_s, "broadcast-sweep")
+    add_periodic(scheduler, broadcasts.refresh_timers, _BROADCAST_HORIZON_S, "broadcast-horizon")
+    add_recording_jobs(scheduler, recordings, settings.recordings_verify_interval_s,
+                       settings.recordings_retention_interval_s)
+    add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)
+    add_periodic(scheduler, keep_warm, _WARM_EVERY_S, "livekit-warm-connections", now=True)
 
 
 def build_scheduler(

@@ -1,21 +1,18 @@
-"""The FastAPI app factory and its lifespan (database, sandbox LiveKit when needed, reconciler)."""
+"""The FastAPI app factory; its lifespan starts and stops what bootstrap built."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from orchestrator import __version__
-from orchestrator.bootstrap import Container, attach_autorecord, build
+from orchestrator.bootstrap import build
 from orchestrator.config import Settings
 from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
-from orchestrator.scheduler import add_autorecord_job, add_periodic, add_recording_jobs, build_scheduler
 
 from . import errors
 from .routes import broadcasts, egresses, health, webhooks
@@ -24,44 +21,7 @@ from .routes import rooms as room_routes
 from .routes import rules as rule_routes
 from .routes import sessions as session_routes
 
-log = logging.getLogger(__name__)
-
-SANDBOX_BANNER = (
-    "\n" + "=" * 78 + "\n"
-    "  SANDBOX MODE: LIVEKIT_URL is not set, so this service talks to its built-in\n"
-    "  sandbox LiveKit at {url}. Egresses are simulated: nothing is really\n"
-    "  recorded or streamed. Set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET\n"
-    "  to use a real LiveKit server or LiveKit Cloud. Room 'demo' has a publisher:\n"
-    "    orchestrator egress start --room demo --s3 'demo/{{time}}.mp4'\n" + "=" * 78
-)
-
-
-@contextlib.asynccontextmanager
-async def _sandbox(container: Container) -> AsyncIterator[None]:
-    """Run the sandbox LiveKit in this process when no LIVEKIT_URL is configured."""
-    if not container.livekit.sandbox or not container.settings.sandbox_port:
-        yield
-        return
-    from orchestrator.sandbox import SandboxLiveKit, serve_sandbox
-
-    settings = container.settings
-    sandbox = SandboxLiveKit(container.livekit.api_key, container.livekit.api_secret,
-                             webhook_urls=[f"{settings.public_url}/webhooks/livekit"])
-    task = asyncio.create_task(serve_sandbox(sandbox, settings.sandbox_host, settings.sandbox_port))
-    # Something to record on a fresh machine: room "demo" with one publisher.
-    await sandbox.join("demo", "demo-host", name="Demo host")
-    log.warning(SANDBOX_BANNER.format(url=container.livekit.url))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await sandbox.aclose()
-
-
 _frozen = False
-_WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
 
 
 # The collector's youngest generation is collected after this many more container objects were made than
@@ -92,29 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         protect()
         container = build(settings)
-        autorecord = attach_autorecord(container)
-        container.changes.bind(asyncio.get_running_loop())
         app.state.container = container
-        scheduler = build_scheduler(container.reconciler, settings.reconcile_interval_s, container.scheduler)
-        add_periodic(scheduler, container.broadcasts.sweep, settings.broadcast_sweep_s, "broadcast-sweep")
-        add_periodic(scheduler, container.broadcasts.refresh_timers, 60, "broadcast-horizon")
-        add_recording_jobs(scheduler, container.recordings, settings.recordings_verify_interval_s,
-                           settings.recordings_retention_interval_s)
-        add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)
-        add_periodic(scheduler, container.keep_warm, _WARM_EVERY_S, "livekit-warm-connections", now=True)
-        async with _sandbox(container):
-            scheduler.start()
-            callbacks_task = asyncio.create_task(container.callbacks.run(), name="callback-delivery")
-            await container.broadcasts.rebuild()
+        try:
+            await container.start()
             _freeze_startup_heap()
-            try:
-                yield
-            finally:
-                scheduler.shutdown(wait=False)
-                callbacks_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await callbacks_task
-                await container.aclose()
+            yield
+        finally:
+            await container.aclose()
 
     app = FastAPI(
         title="Egress Orchestrator",
