@@ -17,17 +17,19 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN, not batch mode: on SQLite a batch that copies `broadcast_runs` into a new table drops
+# the old one, and with foreign keys on that deletes every run's history (ON DELETE CASCADE).
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("broadcast_run_events") as batch:
-        batch.add_column(sa.Column("kind", sa.String(24), nullable=True))
-        batch.add_column(sa.Column("destination", sa.String(40), nullable=True))
-    with op.batch_alter_table("broadcast_runs") as batch:
-        batch.add_column(sa.Column("awaiting_publisher", sa.Boolean, nullable=False, server_default=sa.false()))
+    op.add_column("broadcast_run_events", sa.Column("kind", sa.String(24), nullable=True))
+    op.add_column("broadcast_run_events", sa.Column("destination", sa.String(40), nullable=True))
+    op.add_column("broadcast_runs", sa.Column("awaiting_publisher", sa.Boolean, nullable=False,
+                                              server_default=sa.false()))
     # Runs that were waiting when this migration ran: their error said so (the last time words decide).
     op.execute("UPDATE broadcast_runs SET awaiting_publisher = TRUE "
                "WHERE status = 'starting' AND egress_pk IS NULL AND error = 'waiting for a publisher'")
-    with op.batch_alter_table("broadcasts") as batch:
-        batch.add_column(sa.Column("version", sa.Integer, nullable=False, server_default="0"))
+    op.add_column("broadcasts", sa.Column("version", sa.Integer, nullable=False, server_default="0"))
     op.create_table(
         "broadcast_events",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
@@ -43,10 +45,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("broadcast_events")
-    with op.batch_alter_table("broadcasts") as batch:
-        batch.drop_column("version")
-    with op.batch_alter_table("broadcast_runs") as batch:
-        batch.drop_column("awaiting_publisher")
-    with op.batch_alter_table("broadcast_run_events") as batch:
-        batch.drop_column("destination")
-        batch.drop_column("kind")
+    op.drop_column("broadcasts", "version")  # SQLite 3.35 or newer drops a column in place
+    op.drop_column("broadcast_runs", "awaiting_publisher")
+    op.drop_column("broadcast_run_events", "destination")
+    op.drop_column("broadcast_run_events", "kind")
