@@ -37,11 +37,6 @@ class RunAnnouncements:
         self._tasks.add(task)
         task.add_done_callback(self._announced)
 
-    async def drain(self) -> None:
-        """Wait for the callbacks queued so far (tests; shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     def _announced(self, task: asyncio.Task[object]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
