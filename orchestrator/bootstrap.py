@@ -71,6 +71,24 @@ def livekit_target(settings: Settings) -> LiveKitTarget:
     return LiveKitTarget(f"http://{settings.sandbox_host}:{settings.sandbox_port}", key, secret, sandbox=True)
 
 
+def check_database(settings: Settings) -> None:
+    """`orchestrator doctor`: the database answers (raises if not)."""
+    db = SqlDatabase(settings.database_url_resolved)
+    try:
+        SqlEgressLedger(db).ping()
+    finally:
+        db.dispose()
+
+
+async def check_livekit(target: LiveKitTarget) -> None:
+    """`orchestrator doctor`: LiveKit answers and the credentials may record (raises a LiveKitError if not)."""
+    gateway = LiveKitEgressGateway(target.url, target.api_key, target.api_secret, timeout_s=5, attempts=1)
+    try:
+        await gateway.check_access()
+    finally:
+        await gateway.aclose()
+
+
 def resolve_api_token(settings: Settings) -> str:
     """ORCHESTRATOR_API_TOKEN, else a token generated once and kept (mode 0600) in the data directory."""
     if settings.api_token:

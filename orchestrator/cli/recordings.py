@@ -12,18 +12,13 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
+from .client import JsonOpt, UrlOpt, call
+
 recordings_app = typer.Typer(help="The recordings catalog (over the REST API).", no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-UrlOpt = Annotated[str | None, typer.Option("--url", envvar="ORCHESTRATOR_PUBLIC_URL", help="The service's base URL.")]
 
-
-def _call(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    from orchestrator.cli import _call as call
-
-    return call(url, method, path, **kwargs)
 
 
 @recordings_app.command("list")
@@ -37,7 +32,7 @@ def recordings_list(
         params["room_name"] = room
     if status:
         params["status"] = status
-    items = _call(url, "GET", "/v1/recordings", params=params)["items"]
+    items = call(url, "GET", "/v1/recordings", params=params)["items"]
     if as_json:
         console.print_json(json.dumps(items))
         return
@@ -50,7 +45,7 @@ def recordings_list(
 
 @recordings_app.command("show")
 def recordings_show(recording_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
-    rec = _call(url, "GET", f"/v1/recordings/{recording_id}")
+    rec = call(url, "GET", f"/v1/recordings/{recording_id}")
     if as_json:
         console.print_json(json.dumps(rec))
         return
@@ -71,7 +66,7 @@ def recordings_url(
     params: dict[str, Any] = {"redirect": "false"}
     if expires_in:
         params["expires_in"] = expires_in
-    link = _call(url, "GET", f"/v1/recordings/{recording_id}/download", params=params)
+    link = call(url, "GET", f"/v1/recordings/{recording_id}/download", params=params)
     if as_json:
         console.print_json(json.dumps(link))
     else:
@@ -86,8 +81,8 @@ def recordings_download(
     url: UrlOpt = None,
 ) -> None:
     """Download a recording; a partial file from an earlier attempt is resumed with an HTTP Range request."""
-    rec = _call(url, "GET", f"/v1/recordings/{recording_id}")
-    link = _call(url, "GET", f"/v1/recordings/{recording_id}/download", params={"redirect": "false"})["url"]
+    rec = call(url, "GET", f"/v1/recordings/{recording_id}")
+    link = call(url, "GET", f"/v1/recordings/{recording_id}/download", params={"redirect": "false"})["url"]
     target = output or Path(rec["key"].rsplit("/", 1)[-1] or recording_id)
     have = target.stat().st_size if target.exists() else 0
     total = int(rec.get("size_bytes") or 0)
@@ -123,7 +118,7 @@ def recordings_delete(
     """Delete the stored objects; the recording stays in the catalog as `deleted`."""
     if not yes:
         typer.confirm(f"Delete the stored objects of {recording_id}?", abort=True)
-    rec = _call(url, "DELETE", f"/v1/recordings/{recording_id}")
+    rec = call(url, "DELETE", f"/v1/recordings/{recording_id}")
     console.print(f"{rec['id']}: {rec['status']}")
 
 
@@ -133,7 +128,7 @@ def recordings_retention(
     url: UrlOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Dry run: list what the retention job would delete now."""
-    report = _call(url, "GET", "/v1/recordings/retention", params={"days": days} if days else {})
+    report = call(url, "GET", "/v1/recordings/retention", params={"days": days} if days else {})
     if as_json:
         console.print_json(json.dumps(report))
         return

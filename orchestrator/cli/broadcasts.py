@@ -9,22 +9,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from .client import JsonOpt, UrlOpt, call, console
+
 broadcast_app = typer.Typer(help="Scheduled broadcasts to Mux Live Streams and RTMP.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-UrlOpt = Annotated[str | None, typer.Option("--url", envvar="ORCHESTRATOR_PUBLIC_URL",
-                                            help="The service's base URL.")]
 
-
-def _call(url: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    from orchestrator import cli
-
-    return cli._call(url, method, path, **kwargs)
 
 
 def _show(result: dict[str, Any], as_json: bool, *, runs: bool = False) -> None:
-    from orchestrator.cli import console
-
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -79,7 +71,7 @@ def schedule(
         body["record"] = {"filepath": record}
     if cron:
         body["recurrence"] = {"cron": cron, "timezone": timezone, "count": count, "until": until}
-    _show(_call(url, "POST", "/v1/broadcasts", json=body), as_json)
+    _show(call(url, "POST", "/v1/broadcasts", json=body), as_json)
 
 
 @broadcast_app.command("list")
@@ -87,10 +79,8 @@ def list_(room: Annotated[str | None, typer.Option("--room")] = None,
           state: Annotated[str | None, typer.Option(help="active, finished or cancelled.")] = None,
           url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Broadcasts, newest first."""
-    from orchestrator.cli import console
-
     params = {k: v for k, v in (("room_name", room), ("state", state)) if v}
-    result = _call(url, "GET", "/v1/broadcasts", params=params)
+    result = call(url, "GET", "/v1/broadcasts", params=params)
     if as_json:
         console.print_json(json.dumps(result))
         return
@@ -104,33 +94,31 @@ def list_(room: Annotated[str | None, typer.Option("--room")] = None,
 @broadcast_app.command("show")
 def show(broadcast_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """A broadcast with its runs and their history."""
-    _show(_call(url, "GET", f"/v1/broadcasts/{broadcast_id}"), as_json, runs=True)
+    _show(call(url, "GET", f"/v1/broadcasts/{broadcast_id}"), as_json, runs=True)
 
 
 @broadcast_app.command("start")
 def start(broadcast_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Start the next scheduled run now."""
-    _show(_call(url, "POST", f"/v1/broadcasts/{broadcast_id}/start"), as_json, runs=True)
+    _show(call(url, "POST", f"/v1/broadcasts/{broadcast_id}/start"), as_json, runs=True)
 
 
 @broadcast_app.command("stop")
 def stop(broadcast_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Stop the live run now."""
-    _show(_call(url, "POST", f"/v1/broadcasts/{broadcast_id}/stop"), as_json, runs=True)
+    _show(call(url, "POST", f"/v1/broadcasts/{broadcast_id}/stop"), as_json, runs=True)
 
 
 @broadcast_app.command("cancel")
 def cancel(broadcast_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel: no more runs; a live run is stopped."""
-    _show(_call(url, "DELETE", f"/v1/broadcasts/{broadcast_id}"), as_json, runs=True)
+    _show(call(url, "DELETE", f"/v1/broadcasts/{broadcast_id}"), as_json, runs=True)
 
 
 @broadcast_app.command("preflight")
 def preflight(broadcast_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
     """Check LiveKit, every destination and the layout page now; exit 1 when a check fails."""
-    from orchestrator.cli import console
-
-    result = _call(url, "POST", f"/v1/broadcasts/{broadcast_id}/preflight")
+    result = call(url, "POST", f"/v1/broadcasts/{broadcast_id}/preflight")
     if as_json:
         console.print_json(json.dumps(result))
     else:
