@@ -36,9 +36,10 @@ if [ -f package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "== lint and types"
+echo "== lint, types and layer contracts"
 .venv/bin/ruff check orchestrator tests bench
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache  # the layer contracts in pyproject.toml
 
 echo "== check the vendored livekit-client against package-lock.json"
 .venv/bin/python layouts/check_vendor.py --require
