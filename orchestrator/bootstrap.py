@@ -124,6 +124,7 @@ class Container:
     engine: Engine
     repo: SqlEgressRepository
     db: SqlDatabase
+    ledger: EgressLedger
     gateway: LiveKitEgressGateway
     livekit: LiveKitTarget
     verifier: LiveKitWebhookVerifier
@@ -223,7 +224,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     intake = WebhookIntake(SqlWebhookIntakeStore(db), changes, utcnow, autorecord.intake)
     db.start_checkpointer()  # SQLite's write-ahead log copied back from a thread of its own (until aclose)
     container = Container(
-        settings=settings, engine=engine, repo=repo, db=db, gateway=gateway, livekit=target,
+        settings=settings, engine=engine, repo=repo, db=db, ledger=ledger, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
         reconciler=Reconciler(ledger, gateway, egresses, utcnow,

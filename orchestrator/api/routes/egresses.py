@@ -43,7 +43,7 @@ async def list_egresses(
         wanted = set(UNFINISHED) if active else set(EgressStatus) - UNFINISHED
         statuses = (statuses & wanted) if statuses is not None else wanted
     before = decode_cursor(cursor) if cursor else None
-    records = await run_in_threadpool(c.repo.find, room_name=room_name, statuses=statuses,
+    records = await run_in_threadpool(c.ledger.find, room_name=room_name, statuses=statuses,
                                       before=before, limit=limit + 1)
     page, more = records[:limit], len(records) > limit
     next_cursor = encode_cursor(page[-1].created_at, page[-1].id) if more and page else None

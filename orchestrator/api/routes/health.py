@@ -26,7 +26,7 @@ async def readyz(c: ContainerDep) -> JSONResponse:
     """The database answers, and LiveKit answers with credentials that may record."""
     checks: dict[str, str] = {}
     try:
-        await run_in_threadpool(c.repo.ping)
+        await run_in_threadpool(c.ledger.ping)
         checks["database"] = "ok"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
