@@ -299,8 +299,3 @@ def build_autorecord(settings: Settings, db: SqlDatabase, ledger: SqlEgressLedge
             cap=timedelta(seconds=s.recording_cap_s), rollover_margin=timedelta(seconds=s.recording_rollover_margin_s),
             retry_base=timedelta(seconds=s.autorecord_retry_s), max_attempts=s.autorecord_max_attempts,
             lease=timedelta(seconds=lease)))
-
-
-def attach_autorecord(container: Container) -> AutoRecorder:
-    """Transitional: `build()` builds and wires automatic recording now; this only returns it."""
-    return container.autorecord
