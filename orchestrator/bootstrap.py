@@ -15,14 +15,12 @@ from pathlib import Path
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import Engine
 
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
 from orchestrator.adapters.rtmp_probe import RtmpProbe
 from orchestrator.adapters.sql.broadcasts import SqlBroadcastStore
 from orchestrator.adapters.sql.database import SqlDatabase
-from orchestrator.adapters.sql.egress_repository import SqlEgressRepository
 from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
 from orchestrator.adapters.sql.ledger import SqlEgressLedger
 from orchestrator.adapters.sql.rules import SqlRuleStore
@@ -121,8 +119,6 @@ class Container:
     """Everything one service instance runs on."""
 
     settings: Settings
-    engine: Engine
-    repo: SqlEgressRepository
     db: SqlDatabase
     ledger: EgressLedger
     gateway: LiveKitEgressGateway
@@ -179,12 +175,10 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     db = SqlDatabase(settings.database_url_resolved)
     if migrate_db:
         db.migrate()
-    engine = db.engine
     changes = ChangeFeed()
-    repo = SqlEgressRepository(db)
     ledger = SqlEgressLedger(db)  # the services publish their own changes to `changes`
     metrics = Metrics()
-    metrics.watch_ledger(repo.count_by_status)
+    metrics.watch_ledger(ledger.count_by_status)
     target = livekit_target(settings)
     storage = storage_target(settings)
     if storage is None and target.sandbox:
@@ -200,7 +194,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     egresses = EgressLedgerService(ledger, gateway, utcnow, changes, start_attempts=settings.start_attempts,
                                    retry_backoff_s=settings.retry_backoff_s)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    recordings, callbacks = build_recordings(settings, db, repo, storage, api_token, metrics)
+    recordings, callbacks = build_recordings(settings, db, ledger, storage, api_token, metrics)
     broadcast_store = SqlBroadcastStore(db)
     metrics.watch_statuses("orchestrator_broadcast_runs", "Broadcast runs by status",
                            [s.value for s in RunStatus], broadcast_store.count_runs_by_status)
@@ -224,7 +218,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     intake = WebhookIntake(SqlWebhookIntakeStore(db), changes, utcnow, autorecord.intake)
     db.start_checkpointer()  # SQLite's write-ahead log copied back from a thread of its own (until aclose)
     container = Container(
-        settings=settings, engine=engine, repo=repo, db=db, ledger=ledger, gateway=gateway, livekit=target,
+        settings=settings, db=db, ledger=ledger, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
         reconciler=Reconciler(ledger, gateway, egresses, utcnow,

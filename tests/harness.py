@@ -104,7 +104,7 @@ def answers_while_the_database_is_held(service: ServiceThread, action: Callable[
     results: list[Any] = []
 
     def hold() -> None:
-        with service.container.repo.write_lock:
+        with service.container.db.write_lock:
             held.set()
             release.wait(10)
 

@@ -175,9 +175,9 @@ def test_no_worker_gives_503_and_a_failed_row(service: ServiceThread, sandbox: S
 
 def test_egress_livekit_forgot_is_marked_failed(service: ServiceThread) -> None:
     now = datetime.now(UTC)
-    repo = service.container.repo
-    repo.create(EgressRecord(id="egr_forgotten", egress_id="EG_forgotten123", kind=None, room_name="x",
-                             status=EgressStatus.ACTIVE, origin=Origin.API, created_at=now, updated_at=now))
+    service.container.ledger.create_many([EgressRecord(
+        id="egr_forgotten", egress_id="EG_forgotten123", kind=None, room_name="x", status=EgressStatus.ACTIVE,
+        origin=Origin.API, created_at=now, updated_at=now)])
     report = service.call(service.container.reconciler.run_once)
     assert report.lost == 1
     with service.client() as c:
@@ -194,10 +194,10 @@ def test_crash_during_start_is_recovered_by_the_reconciler(service_factory: Any,
     sandbox.sandbox.faults.drop_webhooks = True  # the adopting webhook is lost too
     request = EgressCreate.model_validate(composite()).to_request(service.container.storage, service.url)
     now = datetime.now(UTC)
-    service.container.repo.create(EgressRecord(
+    service.container.ledger.create_many([EgressRecord(
         id="egr_crashed", egress_id=None, kind=request.kind, room_name="studio", status=EgressStatus.STARTING,
         origin=Origin.API, created_at=now, updated_at=now, request=request.redacted(),
-        fingerprint=request.fingerprint()))
+        fingerprint=request.fingerprint())])
     started = service.call(service.container.gateway.start, request)  # LiveKit started it; we "crashed"
     time.sleep(0.6)
     report = service.call(service.container.reconciler.run_once)

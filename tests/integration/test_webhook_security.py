@@ -12,6 +12,7 @@ import jwt
 import pytest
 from livekit import api
 
+from orchestrator.adapters.sql.webhook_store import SqlWebhookStore
 from orchestrator.sandbox import sign_webhook, webhook_body
 from tests.conftest import LK_KEY, LK_SECRET
 from tests.harness import ServiceThread
@@ -37,8 +38,8 @@ def _post(service: ServiceThread, body: bytes, headers: dict[str, str]) -> httpx
 
 
 def _ledger_is_empty(service: ServiceThread) -> bool:
-    repo = service.container.repo
-    return repo.get("EG_security001") is None and repo.webhook_events() == [] and repo.find() == []
+    ledger, webhooks = service.container.ledger, SqlWebhookStore(service.container.db)
+    return ledger.get("EG_security001") is None and webhooks.recent() == [] and ledger.find() == []
 
 
 def test_genuine_webhook_is_applied_once(service: ServiceThread) -> None:
@@ -124,6 +125,6 @@ def test_room_and_track_events_are_stored_for_later_features(service: ServiceThr
                              track=api.TrackInfo(sid="TR_t", type=api.TrackType.VIDEO))
     body = webhook_body(event)
     assert _post(service, body, {"Authorization": sign_webhook(body, LK_KEY, LK_SECRET)}).status_code == 200
-    stored = service.container.repo.webhook_events(room_name="r")
+    stored = SqlWebhookStore(service.container.db).recent(room_name="r")
     assert [(w.event, w.participant_identity, w.track_sid) for w in stored] == [
         ("track_published", "alice", "TR_t")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +11,7 @@ from orchestrator.api.deps import ContainerDep, require_token
 from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas.broadcasts import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
 from orchestrator.api.schemas.common import ErrorOut
+from orchestrator.bootstrap import Container
 from orchestrator.domain.broadcasts import BroadcastState
 from orchestrator.logs import SECRETS
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[D
                    responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
-def _show(c: Any, broadcast_id: str) -> BroadcastOut:
+def _show(c: Container, broadcast_id: str) -> BroadcastOut:
     view = c.broadcasts.view(broadcast_id)
     return BroadcastOut.of(view.broadcast, [RunOut.of(r, ev, eg) for r, ev, eg in view.runs])
 
