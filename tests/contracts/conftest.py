@@ -19,13 +19,28 @@ from orchestrator.adapters.memory import (
     MemoryWebhookIntakeStore,
     MemoryWebhookStore,
 )
+from orchestrator.adapters.memory.broadcasts import MemoryBroadcastStore
+from orchestrator.adapters.memory.outbox import MemoryCallbackOutbox
+from orchestrator.adapters.memory.recordings import MemoryRecordingStore
+from orchestrator.adapters.sql.broadcasts import SqlBroadcastStore
+from orchestrator.adapters.sql.callback_outbox import SqlCallbackOutbox
 from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.adapters.sql.intake_store import SqlWebhookIntakeStore
 from orchestrator.adapters.sql.ledger import SqlEgressLedger
+from orchestrator.adapters.sql.recordings import SqlRecordingStore
 from orchestrator.adapters.sql.rules import SqlRuleStore
 from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.adapters.sql.webhook_store import SqlWebhookStore
-from orchestrator.services.ports import EgressLedger, RuleStore, SessionStore, WebhookIntakeStore, WebhookStore
+from orchestrator.services.ports import (
+    BroadcastStore,
+    CallbackOutbox,
+    EgressLedger,
+    RecordingStore,
+    RuleStore,
+    SessionStore,
+    WebhookIntakeStore,
+    WebhookStore,
+)
 from tests.conftest import PG_ADMIN_URL
 
 
@@ -39,17 +54,22 @@ class Backend:
     intake: WebhookIntakeStore
     rules: RuleStore
     sessions: SessionStore
+    broadcasts: BroadcastStore
+    recordings: RecordingStore
+    outbox: CallbackOutbox
 
 
 def _memory() -> Backend:
-    db = MemoryDatabase()
+    db, outbox = MemoryDatabase(), MemoryCallbackOutbox()
     return Backend("memory", MemoryEgressLedger(db), MemoryWebhookStore(db), MemoryWebhookIntakeStore(db),
-                   MemoryRuleStore(db), MemorySessionStore(db))
+                   MemoryRuleStore(db), MemorySessionStore(db), MemoryBroadcastStore(),
+                   MemoryRecordingStore(outbox, db), outbox)
 
 
 def _sql(name: str, db: SqlDatabase) -> Backend:
+    outbox = SqlCallbackOutbox(db)
     return Backend(name, SqlEgressLedger(db), SqlWebhookStore(db), SqlWebhookIntakeStore(db), SqlRuleStore(db),
-                   SqlSessionStore(db))
+                   SqlSessionStore(db), SqlBroadcastStore(db), SqlRecordingStore(db, outbox), outbox)
 
 
 @pytest.fixture(scope="session")

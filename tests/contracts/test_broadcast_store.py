@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from orchestrator.adapters.memory.broadcasts import MemoryBroadcastStore
-from orchestrator.adapters.sql.broadcasts import SqlBroadcastStore
-from orchestrator.adapters.sql.database import SqlDatabase
 from orchestrator.domain.broadcasts import (
     Broadcast,
     BroadcastRun,
@@ -29,7 +22,7 @@ from orchestrator.domain.broadcasts import (
 )
 from orchestrator.domain.runs import MISSED_ERROR, StartAction, decide_start
 from orchestrator.services.ports import BroadcastStore
-from tests.conftest import PG_ADMIN_URL
+from tests.contracts.conftest import Backend
 from tests.contracts.rows import T0
 
 GRACE = timedelta(minutes=5)
@@ -39,29 +32,9 @@ def later(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BroadcastStore]:
-    if request.param == "memory":
-        yield MemoryBroadcastStore()
-        return
-    if request.param == "sqlite":
-        path = tmp_path / "orchestrator.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        db = SqlDatabase(f"sqlite:///{path}")
-        yield SqlBroadcastStore(db)
-        db.dispose()
-        return
-    import psycopg
-
-    template: str = request.getfixturevalue("pg_template")
-    name = f"orch_contract_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    db = SqlDatabase(f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
-    yield SqlBroadcastStore(db)
-    db.dispose()
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+@pytest.fixture
+def store(backend: Backend) -> BroadcastStore:
+    return backend.broadcasts
 
 
 def broadcast(bid: str, *, room: str = "studio", created: datetime = T0) -> Broadcast:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 from orchestrator.domain.callbacks import DeliveryStatus
-from tests.contracts.conftest import pg_template, sqlite_template  # noqa: F401 - fixtures
-from tests.contracts.recording_stores import RecordingStores, delivery, later, stores  # noqa: F401
+from tests.contracts.conftest import Backend
+from tests.contracts.recording_rows import delivery, later
 from tests.contracts.rows import T0
 
 
-def test_enqueue_stores_each_delivery_once(stores: RecordingStores) -> None:  # noqa: F811
-    outbox = stores.outbox
+def test_enqueue_stores_each_delivery_once(backend: Backend) -> None:
+    outbox = backend.outbox
     first, second = delivery("a"), delivery("b", created=later(1))
     assert outbox.enqueue([]) == 0
     assert outbox.enqueue([second, first]) == 2
@@ -25,8 +25,8 @@ def test_enqueue_stores_each_delivery_once(stores: RecordingStores) -> None:  # 
     assert len(outbox.deliveries(limit=1)) == 1
 
 
-def test_claim_leases_each_due_delivery_to_one_caller(stores: RecordingStores) -> None:  # noqa: F811
-    outbox = stores.outbox
+def test_claim_leases_each_due_delivery_to_one_caller(backend: Backend) -> None:
+    outbox = backend.outbox
     soon, due, not_yet = delivery("a", due=later(5)), delivery("b", due=later(1)), delivery("c", due=later(60))
     outbox.enqueue([soon, due, not_yet])
     claimed = outbox.claim_due(later(10), later(70))
@@ -42,13 +42,13 @@ def test_claim_leases_each_due_delivery_to_one_caller(stores: RecordingStores) -
     assert not outbox.finish_attempt(claimed[0], DeliveryStatus.DELIVERED, later(72), next_attempt_at=None)
 
 
-def test_claim_limit(stores: RecordingStores) -> None:  # noqa: F811
-    stores.outbox.enqueue([delivery(str(i), due=later(i)) for i in range(5)])
-    assert [d.next_attempt_at for d in stores.outbox.claim_due(later(10), later(20), limit=2)] == [T0, later(1)]
+def test_claim_limit(backend: Backend) -> None:
+    backend.outbox.enqueue([delivery(str(i), due=later(i)) for i in range(5)])
+    assert [d.next_attempt_at for d in backend.outbox.claim_due(later(10), later(20), limit=2)] == [T0, later(1)]
 
 
-def test_finish_attempt_records_delivery_retry_and_expiry(stores: RecordingStores) -> None:  # noqa: F811
-    outbox = stores.outbox
+def test_finish_attempt_records_delivery_retry_and_expiry(backend: Backend) -> None:
+    outbox = backend.outbox
     ok, retry, expired = delivery("ok"), delivery("retry"), delivery("expired")
     outbox.enqueue([ok, retry, expired])
     leased = {d.id: d for d in outbox.claim_due(later(1), later(61))}
@@ -71,8 +71,8 @@ def test_finish_attempt_records_delivery_retry_and_expiry(stores: RecordingStore
     assert not outbox.finish_attempt(leased[retry.id], DeliveryStatus.DELIVERED, later(31), next_attempt_at=None)
 
 
-def test_next_delivery_due(stores: RecordingStores) -> None:  # noqa: F811
-    outbox = stores.outbox
+def test_next_delivery_due(backend: Backend) -> None:
+    outbox = backend.outbox
     assert outbox.next_delivery_due() is None
     outbox.enqueue([delivery("a", due=later(40)), delivery("b", due=later(20))])
     assert outbox.next_delivery_due() == later(20)

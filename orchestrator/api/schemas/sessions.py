@@ -17,7 +17,7 @@ class MatchOut(BaseModel):
     reason: str
 
 
-class RecordingOut(BaseModel):
+class SessionRecordingOut(BaseModel):
     key: str
     rule_id: str
     action: str
@@ -44,7 +44,7 @@ class SessionOut(BaseModel):
     started_at: datetime
     ended_at: datetime | None
     matches: list[MatchOut]
-    recordings: list[RecordingOut]
+    recordings: list[SessionRecordingOut]
     gaps: list[GapOut]
 
     @classmethod
@@ -54,7 +54,7 @@ class SessionOut(BaseModel):
             room_sid=s.room_sid, room_name=s.room_name, metadata=s.metadata, source=s.source.value,
             started_late=s.started_late, started_at=s.started_at, ended_at=s.ended_at,
             matches=[MatchOut(rule_id=m.rule_id, rule_name=m.rule_name, reason=m.reason) for m in s.matches],
-            recordings=[RecordingOut(
+            recordings=[SessionRecordingOut(
                 key=c.key, rule_id=c.rule_id, action=c.action.value, subject=c.subject, part=c.part,
                 state=c.state.value, attempts=c.attempts, error=c.error,
                 egress=EgressOut.of(view.egresses[c.egress_pk]) if c.egress_pk in view.egresses else None)
