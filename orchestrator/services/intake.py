@@ -87,19 +87,8 @@ class WebhookIntake:
         notices = [n for n, _ in batch]
         now = self._now()
         items = tuple(_item(n, now) for n in notices)
-        # 1. room_started: sessions, claims and ledger rows, planned before the transaction.
-        plan = await self._plan(notices, now)
-        # 2. One transaction (without the openings if storing them fails: never lose webhooks to auto-record).
-        result: IntakeResult | None = None
-        if plan is not None:
-            try:
-                result = await in_thread(self._store.commit, IntakeBatch(now, items, plan.openings))
-            except Exception:
-                log.exception("storing %d webhook(s) with their room openings failed; storing them alone",
-                              len(notices))
-                plan = None
-        if result is None:
-            result = await in_thread(self._store.commit, IntakeBatch(now, items))
+        # 1-2. Plan the room_started openings, then one transaction: both in one worker-thread hop.
+        result, plan = await in_thread(self._plan_and_commit, notices, items, now)
         # 3. The change feed: egress changes, and room/participant/track events the openings did not handle.
         handled = plan.handled if plan is not None else frozenset()
         for notice, applied in zip(notices, result.applied, strict=True):
@@ -118,11 +107,26 @@ class WebhookIntake:
         if calls or result.opened:
             self._spawn(self._follow_up(calls, batch, answers, result))
 
-    async def _plan(self, notices: Sequence[WebhookNotice], now: datetime) -> OpeningPlan | None:
+    def _plan_and_commit(self, notices: Sequence[WebhookNotice], items: tuple[IntakeItem, ...], now: datetime
+                         ) -> tuple[IntakeResult, OpeningPlan | None]:
+        """(1) A `RoomOpening` for each room_started (the rooms' auto-record rules, claims and ledger rows, as
+        plain data); (2) one transaction with them. Without the openings if planning or storing them fails:
+        webhooks are never lost to auto-record. Blocking: runs in a worker thread (one hop for both steps: a
+        burst of 100 rooms is one hop, not two)."""
+        plan = self._plan(notices, now)
+        if plan is not None:
+            try:
+                return self._store.commit(IntakeBatch(now, items, plan.openings)), plan
+            except Exception:
+                log.exception("storing %d webhook(s) with their room openings failed; storing them alone",
+                              len(notices))
+        return self._store.commit(IntakeBatch(now, items)), None
+
+    def _plan(self, notices: Sequence[WebhookNotice], now: datetime) -> OpeningPlan | None:
         if self._rooms is None:
             return None
         try:
-            return await self._rooms.plan(notices, now)
+            return self._rooms.plan(notices, now)
         except Exception:
             log.exception("planning the room openings of %d webhook(s) failed; storing them alone", len(notices))
             return None

@@ -370,7 +370,7 @@ def test_room_started_is_still_recorded_when_the_intake_hook_fails(
     add_rule(service)
     recorder = service.container.autorecord
 
-    async def broken(*_: Any) -> None:
+    def broken(*_: Any) -> None:
         raise RuntimeError("planning broke")
 
     monkeypatch.setattr(recorder.intake, "plan", broken)

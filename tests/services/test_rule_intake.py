@@ -199,7 +199,7 @@ async def test_room_started_is_recorded_the_slow_way_when_planning_fails(
 ) -> None:
     add_rule(world)
 
-    async def broken(*_: object) -> None:
+    def broken(*_: object) -> None:
         raise RuntimeError("planner broke")
 
     monkeypatch.setattr(world.recorder.intake, "plan", broken)

@@ -46,13 +46,14 @@ class RoomIntake:
 
     # ---- room_started on the webhook fast path -----------------------------------------------
 
-    async def plan(self, notices: Sequence[WebhookNotice], now: datetime) -> OpeningPlan | None:
+    def plan(self, notices: Sequence[WebhookNotice], now: datetime) -> OpeningPlan | None:
         """A `RoomOpening` per room_started: its session, composite claims (each carrying its ledger row's id)
-        and the ledger rows; None when the batch has no room_started."""
+        and the ledger rows; None when the batch has no room_started. Blocking (it may read the rules): called
+        off the event loop, in the same worker-thread hop as the intake's transaction."""
         started = [n for n in notices if n.event == "room_started"]
         if not started:
             return None
-        rules = await self._rules.cached()
+        rules = self._rules.cached_now()
         openings: list[RoomOpening] = []
         launches: dict[str, Launch] = {}
         for notice in started:
