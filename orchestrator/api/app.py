@@ -14,7 +14,7 @@ from orchestrator.config import Settings
 from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
 
-from . import errors
+from . import docs, errors
 from .routes import broadcasts, egresses, health, webhooks
 from .routes import recordings as recording_routes
 from .routes import rooms as room_routes
@@ -65,8 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Start, stop and follow LiveKit egresses durably; broadcasts, recordings and layouts.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package by docs.install (no CDN)
+        redoc_url=None,
     )
     errors.install(app)
+    docs.install(app)
     app.add_middleware(webhooks.WebhookEndpoint)  # the hottest route, served in front of the framework
     app.include_router(health.router)
     app.include_router(webhooks.router)
