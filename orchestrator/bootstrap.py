@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from orchestrator.adapters import setup_checks
 from orchestrator.adapters.livekit import LiveKitEgressGateway
 from orchestrator.adapters.livekit_webhooks import LiveKitWebhookVerifier
 from orchestrator.adapters.rtmp_probe import RtmpProbe
@@ -69,13 +70,8 @@ def livekit_target(settings: Settings) -> LiveKitTarget:
     return LiveKitTarget(f"http://{settings.sandbox_host}:{settings.sandbox_port}", key, secret, sandbox=True)
 
 
-def check_database(settings: Settings) -> None:
-    """`orchestrator doctor`: the database answers (raises if not)."""
-    db = SqlDatabase(settings.database_url_resolved)
-    try:
-        SqlEgressLedger(db).ping()
-    finally:
-        db.dispose()
+# `orchestrator doctor`'s probes: database, LiveKit's clock, storage, webhooks, callback URLs (nothing left behind)
+doctor_probes = setup_checks
 
 
 async def check_livekit(target: LiveKitTarget) -> None:

@@ -1,9 +1,11 @@
-"""`orchestrator doctor`: the configuration, the database, and LiveKit with credentials that may record."""
+"""`orchestrator doctor`: checks the set-up for real (database, LiveKit, clock, storage, webhooks, ffmpeg)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -12,55 +14,121 @@ from orchestrator.config import Settings
 
 from .client import JsonOpt, console
 
+if TYPE_CHECKING:
+    from orchestrator.bootstrap import doctor_probes
+
+SKEW_WARN_S, SKEW_FAIL_S = 2, 10  # the Date header has whole seconds; LiveKit's tokens tolerate a few
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    status: str  # ok | warning | failed
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
 
 def doctor(as_json: JsonOpt = False) -> None:
-    """Check the configuration, the database, and that LiveKit answers with credentials that may record."""
-    from orchestrator.bootstrap import check_database, check_livekit, livekit_target, storage_target
-    from orchestrator.domain.errors import LiveKitError
-
-    checks: list[tuple[str, bool, str]] = []
+    """Check the set-up: exit status 1 when something fails. Leaves nothing behind (creates no database)."""
     try:
         settings = Settings()
-        checks.append(("configuration", True, "loaded from the environment"))
-    except Exception as exc:
-        _report([("configuration", False, str(exc).splitlines()[0])], as_json)
+    except Exception as exc:  # pydantic's ValidationError: which variable is wrong
+        _report([Finding("configuration", "failed", str(exc).splitlines()[0])], as_json)
         raise typer.Exit(1) from None
-    try:
-        check_database(settings)
-        backend = settings.database_url_resolved.split(":", 1)[0]
-        checks.append(("database", True, f"{backend} answers"))
-    except Exception as exc:
-        checks.append(("database", False, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"))
-    try:
-        target = livekit_target(settings)
-    except SystemExit as exc:
-        checks.append(("livekit", False, str(exc)))
-        target = None
-    if target is not None:
-        where = "sandbox LiveKit (no LIVEKIT_URL)" if target.sandbox else target.url
-        try:
-            asyncio.run(check_livekit(target))
-            checks.append(("livekit", True, f"{where} answers; the credentials may record"))
-        except LiveKitError as exc:
-            hint = " (is `orchestrator serve` running?)" if target.sandbox else ""
-            checks.append(("livekit", False, f"{where}: {exc.message}{hint}"))
-    storage = storage_target(settings)
-    if storage is not None:
-        checks.append(("storage", True, f"S3 bucket {storage.bucket!r}"))
-    elif settings.sandbox:
-        checks.append(("storage", True, "sandbox: a placeholder bucket (set ORCHESTRATOR_S3_* to use a real one)"))
-    else:
-        checks.append(("storage", False, "no ORCHESTRATOR_S3_BUCKET: file, HLS and image outputs are unavailable"))
-    _report(checks, as_json)
-    if not all(ok for name, ok, _ in checks if name != "storage"):
+    findings = [Finding("configuration", "ok", "loaded from the environment"), *run_checks(settings)]
+    _report(findings, as_json)
+    if not all(f.ok for f in findings):
         raise typer.Exit(1)
 
 
-def _report(checks: list[tuple[str, bool, str]], as_json: bool) -> None:
+def run_checks(settings: Settings) -> list[Finding]:
+    """Every check, in the order a person would fix them."""
+    from orchestrator.bootstrap import doctor_probes
+
+    found = [_finding(doctor_probes.check_database(settings.database_url_resolved))]
+    found += _livekit(settings)
+    found.append(_storage(settings))
+    found += _webhooks(settings)
+    found += [_finding(doctor_probes.check_callback_url(url)) for url in settings.callback_url_list]
+    if settings.sandbox:
+        found.append(_ffmpeg())
+    return found
+
+
+def _finding(check: doctor_probes.Check) -> Finding:
+    return Finding(check.name, "ok" if check.ok else "failed", check.detail)
+
+
+def _livekit(settings: Settings) -> list[Finding]:
+    from orchestrator.bootstrap import check_livekit, doctor_probes, livekit_target
+    from orchestrator.domain.errors import LiveKitError
+
+    try:
+        target = livekit_target(settings)
+    except SystemExit as exc:
+        return [Finding("livekit", "failed", str(exc))]
+    where = "sandbox LiveKit (no LIVEKIT_URL)" if target.sandbox else target.url
+    try:
+        asyncio.run(check_livekit(target))
+    except LiveKitError as exc:
+        hint = " (the sandbox runs inside `orchestrator serve`: is it running?)" if target.sandbox else ""
+        return [Finding("livekit", "failed", f"{where}: {exc.message}{hint}")]
+    found = [Finding("livekit", "ok", f"{where} answers; the credentials may record")]
+    skew = doctor_probes.livekit_clock_skew(target.url)
+    if skew is None:
+        found.append(Finding("clock", "warning", "LiveKit's answer had no Date header to compare clocks with"))
+    else:
+        status = "failed" if abs(skew) >= SKEW_FAIL_S else "warning" if abs(skew) > SKEW_WARN_S else "ok"
+        side = "ahead of" if skew > 0 else "behind"
+        detail = "in step with LiveKit's (within a second)" if abs(skew) <= 1 else \
+            f"LiveKit's clock is {abs(skew):.0f} s {side} this machine's"
+        found.append(Finding("clock", status, detail if status == "ok" else f"{detail}: synchronise with NTP"))
+    return found
+
+
+def _storage(settings: Settings) -> Finding:
+    from orchestrator.bootstrap import doctor_probes, storage_target
+
+    target = storage_target(settings)
+    if target is not None:
+        return _finding(doctor_probes.check_storage(target))
+    if settings.recordings_dir:
+        return Finding("storage", "ok", f"local recordings in {settings.recordings_dir}")
+    if settings.sandbox:
+        return Finding("storage", "ok", "sandbox: recordings are simulated (set ORCHESTRATOR_S3_* for a real bucket)")
+    return Finding("storage", "warning", "no ORCHESTRATOR_S3_BUCKET: file, HLS and image outputs are unavailable")
+
+
+def _webhooks(settings: Settings) -> list[Finding]:
+    from orchestrator.bootstrap import doctor_probes, livekit_target
+
+    try:
+        target = livekit_target(settings)
+    except SystemExit:
+        return []  # already reported under livekit
+    return [_finding(doctor_probes.check_webhook(settings.public_url, target.api_key, target.api_secret))]
+
+
+def _ffmpeg() -> Finding:
+    from orchestrator.sandbox.rtmp_push import find_ffmpeg
+
+    found = find_ffmpeg()
+    if found:
+        return Finding("ffmpeg", "ok", f"{found}: the sandbox writes real test-pattern media")
+    return Finding("ffmpeg", "warning", "not found: the sandbox's recordings and streams carry no real media "
+                                        "(install ffmpeg)")
+
+
+def _report(findings: list[Finding], as_json: bool) -> None:
     if as_json:
-        console.print_json(json.dumps([{"check": n, "ok": ok, "detail": d} for n, ok, d in checks]))
+        console.print_json(json.dumps([{"check": f.check, "ok": f.ok, "status": f.status, "detail": f.detail}
+                                       for f in findings]))
         return
+    colour = {"ok": "[green]ok[/]", "warning": "[yellow]warning[/]", "failed": "[red]FAILED[/]"}
     table = Table("check", "result", "detail")
-    for name, ok, detail in checks:
-        table.add_row(name, "[green]ok[/]" if ok else "[red]FAILED[/]", detail)
+    for f in findings:
+        table.add_row(f.check, colour[f.status], f.detail)
     console.print(table)

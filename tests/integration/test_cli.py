@@ -54,11 +54,11 @@ def test_errors_exit_non_zero_with_the_reason(service: ServiceThread) -> None:
 
 def test_doctor(service: ServiceThread, sandbox: SandboxThread) -> None:
     env = {"LIVEKIT_URL": sandbox.url, "LIVEKIT_API_KEY": LK_KEY, "LIVEKIT_API_SECRET": LK_SECRET,
-           "ORCHESTRATOR_DATABASE_URL": service.settings.database_url_resolved, "ORCHESTRATOR_S3_BUCKET": "b"}
+           "ORCHESTRATOR_DATABASE_URL": service.settings.database_url_resolved}
     ok = cli(service, "doctor", "--json", **env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert {c["check"]: c["ok"] for c in json.loads(ok.stdout)} == {
-        "configuration": True, "database": True, "livekit": True, "storage": True}
+        "configuration": True, "database": True, "livekit": True, "clock": True, "webhooks": True, "storage": True}
     bad = cli(service, "doctor", "--json", **{**env, "LIVEKIT_API_SECRET": "wrong-secret-0123456789abcdef"})
     assert bad.returncode == 1
     livekit = next(c for c in json.loads(bad.stdout) if c["check"] == "livekit")
