@@ -100,7 +100,8 @@ def run_once(rooms: int, db_url: str | None, workdir: Path, tag: str) -> tuple[l
         for rule in httpx.get(f"{service}/v1/rules", headers=auth).json()["items"]:  # a reused PostgreSQL database
             httpx.delete(f"{service}/v1/rules/{rule['id']}", headers=auth).raise_for_status()
         httpx.post(f"{service}/v1/rules", headers=auth,
-                   json={"name": f"all-{tag}", "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
+                   json={"name": f"all-{tag}", "match": {"all_rooms": True},
+                         "actions": {"composite": {"layout": "grid"}}}).raise_for_status()
         # The rooms appear only now, so that nothing but our room_started webhooks can trigger a recording.
         names = [f"{tag}-room-{i:03d}" for i in range(rooms + 1)]
         sids: dict[str, str] = {}

@@ -55,11 +55,16 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+@-]")
 
 @dataclass(frozen=True)
 class RoomMatch:
-    """Empty fields match anything; all given fields must match."""
+    """All given fields must match; a match that gives none matches no room unless it says `all_rooms`."""
 
     name_glob: str = ""
     name_regex: str = ""
     metadata: dict[str, Any] | None = None  # a JSON subset of the room's metadata
+    all_rooms: bool = False  # every room, said explicitly (never implied by leaving the fields out)
+
+    @property
+    def names_rooms(self) -> bool:  # says which rooms by name or metadata
+        return bool(self.name_glob or self.name_regex or self.metadata)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ class Rule:
     participant_filter: ParticipantFilter = field(default_factory=ParticipantFilter)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    # The built-in rule (ORCHESTRATOR_AUTO_RECORD=all): never stored, and it stands back for a room that an
+    # explicit rule with a composite already records (see matching_rules).
+    builtin: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,14 @@ def validate_rule(rule: Rule) -> Rule:
     """Check a rule before it is stored; raise InvalidInput naming the field."""
     if not rule.name.strip():
         raise InvalidInput("name", "must not be empty")
+    if rule.name.strip() == BUILTIN_RULE_NAME and not rule.builtin:
+        raise InvalidInput("name", f"{BUILTIN_RULE_NAME} is the built-in rule's name; choose another")
+    if not rule.match.all_rooms and not rule.match.names_rooms:
+        raise InvalidInput("match", "say which rooms: room_name_glob, room_name_regex or metadata, "
+                                    "or all_rooms: true for every room")
+    if rule.match.all_rooms and rule.match.names_rooms:
+        raise InvalidInput("match.all_rooms", "all_rooms matches every room; leave room_name_glob, "
+                                              "room_name_regex and metadata out, or drop all_rooms")
     if rule.match.name_glob and rule.match.name_regex:
         raise InvalidInput("match.room_name_regex", "give room_name_glob or room_name_regex, not both")
     if rule.match.name_regex:
@@ -204,8 +220,12 @@ def match_room(rule: Rule, room: RoomFacts) -> RuleMatch | None:
     """Why this rule records this room, or None when it does not."""
     if not rule.enabled:
         return None
-    reasons: list[str] = []
     m = rule.match
+    if m.all_rooms:
+        return RuleMatch(rule.id, rule.name, "built-in: every room" if rule.builtin else "matches every room")
+    if not m.names_rooms:
+        return None  # refused when stored (validate_rule); a match that says nothing records nothing
+    reasons: list[str] = []
     if m.name_glob:
         if not fnmatch.fnmatchcase(room.name, m.name_glob):
             return None
@@ -218,12 +238,15 @@ def match_room(rule: Rule, room: RoomFacts) -> RuleMatch | None:
         if not is_subset(m.metadata, room_metadata(room.metadata)):
             return None
         reasons.append(f"metadata contains {json.dumps(m.metadata, sort_keys=True)}")
-    return RuleMatch(rule.id, rule.name, "; ".join(reasons) or "matches every room")
+    return RuleMatch(rule.id, rule.name, "; ".join(reasons))
 
 
 def matching_rules(rules: list[Rule], room: RoomFacts) -> list[tuple[Rule, RuleMatch]]:
-    """Every enabled rule that matches, highest priority first (then by name)."""
+    """Every enabled rule that matches, highest priority first (then by name). The built-in rule applies only
+    to a room that no explicit rule with a composite matches: one composite per room, not two."""
     found = [(r, m) for r in rules if (m := match_room(r, room)) is not None]
+    if any(r.composite is not None and not r.builtin for r, _ in found):
+        found = [(r, m) for r, m in found if not r.builtin]
     return sorted(found, key=lambda pair: (-pair[0].priority, pair[0].name, pair[0].id))
 
 
@@ -311,6 +334,18 @@ def gaps_between(parts: list[PartSpan]) -> list[Gap]:
     return found
 
 
+BUILTIN_RULE_NAME = "auto-record-all"
+
+
 def all_rooms_rule() -> Rule:
-    """ORCHESTRATOR_AUTO_RECORD=all: every room as a composite, no API call needed."""
-    return Rule(id="auto-record-all", name="auto-record-all", priority=-1000, composite=CompositeAction())
+    """ORCHESTRATOR_AUTO_RECORD=all: every room that no explicit rule records as a composite, as a composite."""
+    return Rule(id=BUILTIN_RULE_NAME, name=BUILTIN_RULE_NAME, priority=-1000, match=RoomMatch(all_rooms=True),
+                composite=CompositeAction(), builtin=True)
+
+
+def stored_match(name_glob: str, name_regex: str, metadata: dict[str, Any] | None,
+                 all_rooms: bool | None) -> RoomMatch:
+    """A match read back from storage. A rule stored before `all_rooms` existed (None here) with no field
+    matched every room then; it keeps doing so, and says so, rather than silently stop recording."""
+    everything = not (name_glob or name_regex or metadata) if all_rooms is None else all_rooms
+    return RoomMatch(name_glob=name_glob, name_regex=name_regex, metadata=metadata, all_rooms=everything)

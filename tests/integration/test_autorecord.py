@@ -35,6 +35,7 @@ def on_sqlite(sandbox: SandboxThread, tmp_path: Path) -> Iterator[Callable[..., 
 
 def add_rule(service: ServiceThread, **body: Any) -> dict[str, Any]:
     body.setdefault("name", "classes")
+    body.setdefault("match", {"all_rooms": True})
     body.setdefault("actions", {"composite": {"layout": "grid"}})
     with service.client() as c:
         r = c.post("/v1/rules", json=body)
@@ -180,6 +181,8 @@ def test_rollover_at_a_small_cap_yields_ordered_parts(service_factory: Any, sand
 def test_rules_api_crud_and_bad_input(on_sqlite: Callable[..., ServiceThread], sandbox: SandboxThread) -> None:
     service = on_sqlite()
     bad = [
+        ({"match": {}}, "match"),  # every room only when said
+        ({"match": {"all_rooms": True, "room_name_glob": "a*"}}, "match.all_rooms"),
         ({"match": {"room_name_regex": "class-("}}, "match.room_name_regex"),
         ({"match": {"metadata": [1, 2]}}, "match.metadata"),
         ({"actions": {}}, "actions"),
@@ -188,11 +191,13 @@ def test_rules_api_crud_and_bad_input(on_sqlite: Callable[..., ServiceThread], s
     ]
     with service.client() as c:
         for body, field in bad:
-            r = c.post("/v1/rules", json={"name": "bad", "actions": {"composite": {}}} | body)
+            r = c.post("/v1/rules", json={"name": "bad", "match": {"all_rooms": True}, "actions": {"composite": {}}}
+                       | body)
             assert r.status_code == 422 and r.json()["error"]["field"] == field, (field, r.text)
         rule = c.post("/v1/rules", json={"name": "flagged", "priority": 5, "match": {"metadata": {"recording": True}},
                                          "actions": {"composite": {"layout": "gallery"}}}).json()
-        assert c.post("/v1/rules", json={"name": "flagged", "actions": {"composite": {}}}).status_code == 409
+        assert c.post("/v1/rules", json={"name": "flagged", "match": {"all_rooms": True},
+                                         "actions": {"composite": {}}}).status_code == 409
         assert c.get("/v1/rules/flagged").json()["id"] == rule["id"]
         assert [r["name"] for r in c.get("/v1/rules").json()["items"]] == ["flagged"]
     sandbox.call(sandbox.sandbox.create_room, "yes", '{"recording": true, "course": "math"}')

@@ -17,6 +17,7 @@ from orchestrator.domain.rules import (
     RoomMatch,
     Rule,
     TracksAction,
+    all_rooms_rule,
     gaps_between,
     is_subset,
     kind_of,
@@ -25,6 +26,7 @@ from orchestrator.domain.rules import (
     participant_selected,
     render_path,
     rollover_due,
+    stored_match,
     track_extension,
     validate_rule,
 )
@@ -35,11 +37,13 @@ T0 = datetime(2026, 11, 28, 9, 30, 5, tzinfo=UTC)
 
 def rule(name: str = "r", **kw: object) -> Rule:
     kw.setdefault("composite", CompositeAction())
+    kw.setdefault("match", RoomMatch(all_rooms=True))
     return Rule(id=f"id-{name}", name=name, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("match", "room", "expected"), [
-    (RoomMatch(), "anything", True),
+    (RoomMatch(), "anything", False),  # a match that says nothing records nothing
+    (RoomMatch(all_rooms=True), "anything", True),
     (RoomMatch(name_glob="class-*"), "class-1", True),
     (RoomMatch(name_glob="class-*"), "Class-1", False),  # case-sensitive, like room names
     (RoomMatch(name_glob="class-?"), "class-12", False),
@@ -118,6 +122,9 @@ def test_kind_of_numbers_names_and_absent() -> None:
     ({"tracks": TracksAction(filepath="{room_name}/{track_id:>5}")}, "actions.tracks.filepath"),
     ({"tracks": TracksAction(filepath="{room_name")}, "actions.tracks.filepath"),
     ({"name": "  "}, "name"),
+    ({"name": "auto-record-all"}, "name"),  # the built-in rule's
+    ({"match": RoomMatch()}, "match"),  # every room only when said
+    ({"match": RoomMatch(all_rooms=True, name_glob="a*")}, "match.all_rooms"),
 ])
 def test_validation_names_the_field(change: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -162,3 +169,24 @@ def test_claim_keys_and_retry_delay() -> None:
     assert claim_key("RM_1", "r", ActionKind.TRACK, "TR_1") == "RM_1/r/track/TR_1"
     assert [retry_delay(n, timedelta(seconds=5)).total_seconds() for n in (1, 2, 3, 9)] == [5, 10, 20, 160]
     assert ClaimState("delegated") == ClaimState.DELEGATED
+
+
+def test_the_builtin_rule_stands_back_for_a_room_an_explicit_composite_records() -> None:
+    builtin = all_rooms_rule()
+    classes = rule("classes", match=RoomMatch(name_glob="class-*"))
+    tracks_only = rule("tracks", composite=None, tracks=TracksAction())
+    assert builtin.builtin and builtin.match.all_rooms
+
+    def names(room: str) -> list[str]:
+        return [r.name for r, _ in matching_rules([classes, tracks_only, builtin], RoomFacts(room, "RM"))]
+
+    assert names("class-1") == ["classes", "tracks"]
+    assert names("lobby") == ["tracks", "auto-record-all"]  # a tracks-only rule records no composite
+    off = rule("classes", enabled=False, match=RoomMatch(name_glob="class-*"))
+    assert [r.name for r, _ in matching_rules([off, builtin], RoomFacts("class-1", "RM"))] == ["auto-record-all"]
+
+
+def test_a_rule_stored_before_all_rooms_with_no_match_keeps_matching_every_room() -> None:
+    assert stored_match("", "", None, None) == RoomMatch(all_rooms=True)
+    assert stored_match("class-*", "", None, None) == RoomMatch(name_glob="class-*")
+    assert stored_match("", "", {"rec": True}, False) == RoomMatch(metadata={"rec": True})

@@ -15,9 +15,9 @@ from orchestrator.domain.rules import (
     ParticipantFilter,
     ParticipantKind,
     ParticipantsAction,
-    RoomMatch,
     Rule,
     TracksAction,
+    stored_match,
 )
 
 from .database import SqlDatabase
@@ -87,7 +87,8 @@ def rule_spec(rule: Rule) -> dict[str, Any]:
     """The rule's match and actions as JSON."""
     m, f = rule.match, rule.participant_filter
     spec: dict[str, Any] = {
-        "match": {"name_glob": m.name_glob, "name_regex": m.name_regex, "metadata": m.metadata},
+        "match": {"name_glob": m.name_glob, "name_regex": m.name_regex, "metadata": m.metadata,
+                  "all_rooms": m.all_rooms},
         "participant_filter": {"include": list(f.include), "exclude": list(f.exclude),
                                "kinds": sorted(k.value for k in f.kinds)},
     }
@@ -109,8 +110,7 @@ def rule_from_spec(rule_id: str, name: str, enabled: bool, priority: int, spec: 
     c, t, p = spec.get("composite"), spec.get("tracks"), spec.get("participants")
     return Rule(
         id=rule_id, name=name, enabled=enabled, priority=priority,
-        match=RoomMatch(name_glob=m.get("name_glob", ""), name_regex=m.get("name_regex", ""),
-                        metadata=m.get("metadata")),
+        match=stored_match(m.get("name_glob", ""), m.get("name_regex", ""), m.get("metadata"), m.get("all_rooms")),
         composite=CompositeAction(layout=c["layout"], preset=Preset(c["preset"]) if c.get("preset") else None,
                                   audio_only=bool(c.get("audio_only")), filepath=c.get("filepath"),
                                   hls_prefix=c.get("hls_prefix")) if c else None,

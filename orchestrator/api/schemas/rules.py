@@ -30,6 +30,7 @@ class MatchIn(Strict):
     room_name_glob: str = Field("", max_length=256, description="e.g. class-*")
     room_name_regex: str = Field("", max_length=512, description="Python regular expression, searched")
     metadata: Any = Field(None, description="A JSON object the room's metadata must contain")
+    all_rooms: bool = Field(False, description="Every room (then give no other field); a match must give one")
 
 
 class CompositeS3(Strict):
@@ -97,7 +98,7 @@ class RuleIn(Strict):
         return Rule(
             id=rule_id, name=self.name.strip(), enabled=self.enabled, priority=self.priority,
             match=RoomMatch(name_glob=self.match.room_name_glob, name_regex=self.match.room_name_regex,
-                            metadata=self.match.metadata),
+                            metadata=self.match.metadata, all_rooms=self.match.all_rooms),
             composite=composite, tracks=TracksAction(t.filepath) if t else None,
             participants=ParticipantsAction(p.filepath, p.preset) if p else None,
             participant_filter=ParticipantFilter(tuple(f.include), tuple(f.exclude), frozenset(f.kinds)),
@@ -118,7 +119,7 @@ class RuleIn(Strict):
         return cls(
             name=rule.name, enabled=rule.enabled, priority=rule.priority,
             match=MatchIn(room_name_glob=rule.match.name_glob, room_name_regex=rule.match.name_regex,
-                          metadata=rule.match.metadata),
+                          metadata=rule.match.metadata, all_rooms=rule.match.all_rooms),
             actions=ActionsIn(composite=composite,
                               tracks=TracksIn(filepath=rule.tracks.filepath) if rule.tracks else None,
                               participants=ParticipantsIn(filepath=rule.participants.filepath,
@@ -141,12 +142,14 @@ class RuleOut(RuleIn):
     model_config = ConfigDict(extra="ignore")
 
     id: str
+    builtin: bool = Field(False, description="ORCHESTRATOR_AUTO_RECORD=all's rule: shown, not editable; it "
+                                             "records only rooms that no rule with a composite records")
     created_at: datetime | None
     updated_at: datetime | None
 
     @classmethod
     def of_rule(cls, rule: Rule) -> RuleOut:
-        return cls(id=rule.id, created_at=rule.created_at, updated_at=rule.updated_at,
+        return cls(id=rule.id, builtin=rule.builtin, created_at=rule.created_at, updated_at=rule.updated_at,
                    **RuleIn.of(rule).model_dump())
 
 

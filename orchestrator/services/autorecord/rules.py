@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from orchestrator.domain.errors import NotFound
+from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import new_id
-from orchestrator.domain.rules import Rule, all_rooms_rule, validate_rule
+from orchestrator.domain.rules import BUILTIN_RULE_NAME, Rule, all_rooms_rule, validate_rule
 
 from ..ports import Clock, RuleStore
 from ..threads import in_thread
@@ -17,10 +17,11 @@ _RULES_TTL = timedelta(seconds=1)
 
 
 class RuleBook:
-    """Recording rules, and the active ones (plus the all-rooms rule when every room is recorded)."""
+    """Recording rules, and the active ones (plus the built-in rule when ORCHESTRATOR_AUTO_RECORD=all)."""
 
     def __init__(self, store: RuleStore, clock: Clock, *, record_all: bool = False) -> None:
-        self._store, self._now, self._record_all = store, clock, record_all
+        self._store, self._now = store, clock
+        self._builtin = all_rooms_rule() if record_all else None
         self._cache: tuple[datetime, list[Rule]] | None = None
 
     # ---- the rules API -----------------------------------------------------------------------
@@ -33,30 +34,42 @@ class RuleBook:
         return created
 
     def get(self, ref: str) -> Rule:
+        if self._builtin is not None and ref in (self._builtin.id, self._builtin.name):
+            return self._builtin
         found = self._store.get(ref)
         if found is None:
             raise NotFound(f"no rule with id or name {ref!r}")
         return found
 
     def update(self, rule: Rule) -> Rule:
+        self._refuse_builtin(rule.id)
         updated = self._store.update(validate_rule(replace(rule, updated_at=self._now())))
         self._changed()
         return updated
 
     def delete(self, ref: str) -> None:
-        if not self._store.delete(self.get(ref).id):
+        rule_id = self.get(ref).id
+        self._refuse_builtin(rule_id)
+        if not self._store.delete(rule_id):
             raise NotFound(f"no rule with id or name {ref!r}")
         self._changed()
 
     def all(self) -> list[Rule]:
-        return self._store.list()
+        """Every stored rule by priority, then the built-in rule when there is one."""
+        rules = self._store.list()
+        return [*rules, self._builtin] if self._builtin is not None else rules
+
+    def _refuse_builtin(self, rule_id: str) -> None:
+        if self._builtin is not None and rule_id == self._builtin.id:
+            raise Conflict(f"{BUILTIN_RULE_NAME} is the built-in rule of ORCHESTRATOR_AUTO_RECORD=all: set it to "
+                           "off to stop it; it records only rooms that no rule with a composite records")
 
     # ---- the active rules --------------------------------------------------------------------
 
     def active(self) -> list[Rule]:
-        """The enabled rules by priority (and the all-rooms rule last), read from the store now."""
+        """The enabled rules by priority (and the built-in rule last), read from the store now."""
         rules = self._store.list(enabled_only=True)
-        return [*rules, all_rooms_rule()] if self._record_all else rules
+        return [*rules, self._builtin] if self._builtin is not None else rules
 
     def by_id(self, ids: set[str]) -> list[Rule]:
         return [r for r in self.active() if r.id in ids]
