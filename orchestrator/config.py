@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     s3_secret: SecretStr | None = None
     s3_force_path_style: bool = False
 
-    recordings_dir: Path | None = None  # a volume shared with the egress workers: local recordings
+    recordings_dir: Path | None = None  # a volume shared with the egress workers (see local_recordings_dir)
     recordings_link_expiry_s: int = Field(3600, ge=1, le=7 * 24 * 3600)
     recordings_verify_interval_s: float = Field(10.0, gt=0)
     recordings_retention_days: float | None = Field(None, ge=0)
@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     @property
     def database_url_resolved(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'orchestrator.db').resolve()}"
+
+    @property
+    def local_recordings_dir(self) -> Path | None:
+        """Where local recordings are: ORCHESTRATOR_RECORDINGS_DIR; in sandbox mode without S3, the embedded
+        default `<data_dir>/recordings` (the sandbox's egress worker writes there); else none."""
+        if self.recordings_dir is not None:
+            return self.recordings_dir
+        if self.sandbox and not self.s3_bucket:
+            return self.data_dir / "recordings"
+        return None
 
     @property
     def api_token_file(self) -> Path:

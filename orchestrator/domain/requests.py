@@ -49,6 +49,17 @@ class S3Target:
     force_path_style: bool = False
 
 
+NO_STORAGE = ("no storage for recordings is configured: set ORCHESTRATOR_S3_BUCKET (with ORCHESTRATOR_S3_REGION, "
+              "_ENDPOINT, _ACCESS_KEY, _SECRET as needed) or ORCHESTRATOR_RECORDINGS_DIR (a directory shared with "
+              "LiveKit's egress workers)")
+
+
+def require_storage(available: bool, field: str) -> None:
+    """Refuse, naming `field`, what would write files (MP4, HLS, images) when there is nowhere to keep them."""
+    if not available:
+        raise InvalidInput(field, NO_STORAGE)
+
+
 @dataclass(frozen=True)
 class FileOutput:
     filepath: str = ""
@@ -99,6 +110,11 @@ class EgressRequest:
     images: ImageOutput | None = None
     storage: S3Target | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def writes_files(self) -> bool:
+        """File, HLS or image outputs: they need storage (S3 or a volume shared with egress)."""
+        return bool(self.file or self.hls or self.images)
 
     def secrets(self) -> frozenset[str]:
         """Every string in this request that must never be shown."""
@@ -241,9 +257,6 @@ def validate(request: EgressRequest) -> EgressRequest:
             raise InvalidInput("preset", "a track egress is not re-encoded; leave preset out")
     if request.layout and request.kind != EgressKind.ROOM_COMPOSITE:
         raise InvalidInput("layout", "only a room_composite egress has a layout")
-    if (request.file or request.hls or request.images) and request.storage is None:
-        raise InvalidInput("outputs", "file, HLS and image outputs need S3 storage configured "
-                                      "(ORCHESTRATOR_S3_BUCKET)")
     if request.file and request.file.file_type == FileType.WEBM and request.kind != EgressKind.TRACK:
         raise InvalidInput("outputs.file_type", "webm is only written by track egress")
     if request.hls and not 1 <= request.hls.segment_duration_s <= 60:

@@ -51,6 +51,9 @@ class SandboxMedia:
     fail_refused: bool = False  # a real destination that refuses the first connect fails its stream
     connect_timeout: float = 10.0
     stop_timeout: float = 3.0
+    # The egress worker's disk: a file/HLS output without upload config is written here at its filepath, as a
+    # real worker writes to a volume it shares with the service. Empty: such outputs are reported, not written.
+    files_dir: str = ""
 
 
 _NULLABLE = frozenset({"fail_active_after", "session_limit"})

@@ -4,7 +4,7 @@ While a sandbox egress is ACTIVE, each of its started RTMP/RTMPS streams gets on
 ``testsrc2`` + ``sine``, H.264 + AAC in FLV, real time with ``-re``, 640x360 at 500 kbit/s). The push stops
 (``q`` on stdin, SIGINT if it never connected, a kill after ``SandboxMedia.stop_timeout``) when UpdateStream
 removes the stream or the egress leaves ACTIVE (ENDING, LIMIT_REACHED, FAILED, ...). ``SandboxMedia.push_rtmp``
-(on by default) switches it all off; without ffmpeg on PATH nothing is pushed and that is logged once.
+(on by default) switches it all off; without ffmpeg (``find_ffmpeg``) nothing is pushed and that is logged once.
 
 Real connection failures count only on explicit opt-in, ``SandboxMedia.fail_refused`` (off by default). With it
 on, a push whose ffmpeg exits before the destination accepted the publish (connection refused, unknown host,
@@ -23,8 +23,10 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import importlib
 import ipaddress
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -47,8 +49,18 @@ _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 def find_ffmpeg() -> str | None:
-    """The ffmpeg executable on PATH, or None (tests replace this to simulate a machine without ffmpeg)."""
-    return shutil.which("ffmpeg")
+    """The ffmpeg executable: the machine's (on PATH), else the one the `imageio-ffmpeg` package ships, else None.
+
+    Tests replace this to simulate a machine without ffmpeg.
+    """
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        exe = str(importlib.import_module("imageio_ffmpeg").get_ffmpeg_exe())
+    except Exception:  # not installed, or no binary for this platform
+        return None
+    return exe if os.path.isfile(exe) else None
 
 
 def ffmpeg_command(ffmpeg: str, url: str, *, audio_only: bool = False) -> list[str]:

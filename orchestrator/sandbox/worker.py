@@ -67,8 +67,10 @@ class EgressWorker:
         timings: Callable[[], SandboxTimings],
         faults: Callable[[], SandboxFaults],
         pusher: RtmpPusher | None = None,
+        files_dir: Callable[[], str] = lambda: "",
     ) -> None:
         self._rooms = rooms
+        self._files_dir = files_dir  # the worker's disk for outputs without upload config (SandboxMedia)
         self._notify = notify
         self._timings = timings
         self._faults = faults
@@ -318,7 +320,8 @@ class EgressWorker:
         outputs.finalize(
             job.info, job.plan, active_since_ns=job.active_since_ns, now_ns=now_ns, uploaded=True
         )
-        if media.write_then(job.info, job.plan, lambda: self._terminate(job, api.EGRESS_COMPLETE, now_ns)):
+        finish = lambda: self._terminate(job, api.EGRESS_COMPLETE, now_ns)  # noqa: E731
+        if media.write_then(job.info, job.plan, finish, self._files_dir()):
             return  # COMPLETE once the media is uploaded, as a real worker does
         self._terminate(job, api.EGRESS_COMPLETE, now_ns)
 

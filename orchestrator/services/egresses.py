@@ -27,7 +27,7 @@ from orchestrator.domain.errors import (
     NotFound,
 )
 from orchestrator.domain.ids import new_egress_pk
-from orchestrator.domain.requests import EgressRequest, check_stream_url, validate
+from orchestrator.domain.requests import EgressRequest, check_stream_url, require_storage, validate
 
 from .changes import ChangeFeed
 from .group_commit import GroupCommit
@@ -63,8 +63,10 @@ class EgressLedgerService:
         *,
         start_attempts: int = 3,
         retry_backoff_s: float = 1.0,
+        can_record: bool = True,
     ) -> None:
         self._repo, self._gateway, self._now, self._changes = repo, gateway, clock, changes
+        self._can_record = can_record  # False: no S3 and no volume shared with egress; file outputs are refused
         self._attempts, self._backoff = start_attempts, retry_backoff_s
         # LiveKit's answers to start calls made together (a burst of rooms) are stored together.
         self._answers = GroupCommit(repo.observe_answers, "start-answers")
@@ -93,6 +95,8 @@ class EgressLedgerService:
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
+        if request.writes_files:
+            require_storage(self._can_record, "outputs")
         [record] = await in_thread(self.prepare, [request])
         return await self.launch(record, request)
 

@@ -15,6 +15,7 @@ from orchestrator.domain.requests import (
     StreamOutput,
     check_mux_key,
     check_stream_url,
+    require_storage,
     stream_key_of,
     validate,
 )
@@ -89,7 +90,6 @@ def _req(**kw: object) -> EgressRequest:
     ({"kind": EgressKind.WEB, "url": "ftp://x"}, "url"),
     ({"audio_only": True, "video_only": True}, "audio_only"),
     ({"file": None}, "outputs"),
-    ({"storage": None}, "outputs"),
     ({"kind": EgressKind.PARTICIPANT, "identity": "a", "layout": "grid"}, "layout"),
     ({"hls": HlsOutput(segment_duration_s=0)}, "outputs.segment_duration_s"),
 ])
@@ -97,6 +97,16 @@ def test_validation_names_the_field(changes: dict[str, object], field: str) -> N
     with pytest.raises(InvalidInput) as err:
         validate(_req(**changes))
     assert err.value.field == field
+
+
+def test_files_without_storage_are_the_services_call() -> None:
+    """No S3 is valid (LiveKit writes to its own disk); the service refuses it when that disk is not shared."""
+    local = validate(_req(storage=None))
+    assert local.writes_files and not _req(file=None, stream=StreamOutput(("rtmp://h/app/k",))).writes_files
+    require_storage(True, "outputs")
+    with pytest.raises(InvalidInput) as err:
+        require_storage(False, "outputs")
+    assert err.value.field == "outputs" and "ORCHESTRATOR_RECORDINGS_DIR" in str(err.value)
 
 
 def test_redacted_request_holds_no_secret_and_fingerprint_ignores_the_key() -> None:

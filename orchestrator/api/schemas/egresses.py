@@ -27,8 +27,9 @@ from .layouts import LayoutOptionsIn, resolve_layout
 
 
 class S3FileOut(Strict):
-    type: Literal["s3"]
-    filepath: str = Field("", max_length=1024, description="Object key; LiveKit's {room_name}, {time}... work")
+    type: Literal["s3", "file"] = Field(description="a file in the configured storage: S3, else the recordings "
+                                                    "directory (`file` and `s3` mean the same)")
+    filepath: str = Field("", max_length=1024, description="Object key or path; LiveKit's {room_name}, {time}... work")
     file_type: FileType | None = None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.domain.egress import EgressKind, EgressStatus, Origin
 from orchestrator.domain.events import WebhookNotice
-from orchestrator.domain.requests import EgressRequest
+from orchestrator.domain.requests import EgressRequest, require_storage
 from orchestrator.domain.rules import ActionKind, RoomFacts, Rule
 from orchestrator.domain.sessions import CreatedRoom, RecordingClaim, RoomSession, SessionSource
 
@@ -38,6 +38,7 @@ class AutoRecorder:
                  egresses: EgressLedgerService, rooms: RoomGateway, clock: Clock,
                  settings: AutoRecordSettings) -> None:
         self._sessions, self._now = sessions, clock
+        self._can_record = settings.can_record
         self.rules = RuleBook(rules, clock, record_all=settings.record_all)
         self.claims = Claims(sessions, ledger, egresses, clock, settings)
         self.intake = RoomIntake(self.rules, self.claims, sessions, egresses, rooms, clock)
@@ -51,12 +52,16 @@ class AutoRecorder:
     # ---- what the API routes call ------------------------------------------------------------
 
     def create_rule(self, rule: Rule) -> Rule:
+        if rule.enabled:
+            require_storage(self._can_record, "actions")
         return self.rules.create(rule)
 
     def rule(self, ref: str) -> Rule:
         return self.rules.get(ref)
 
     def update_rule(self, rule: Rule) -> Rule:
+        if rule.enabled:
+            require_storage(self._can_record, "actions")
         return self.rules.update(rule)
 
     def delete_rule(self, ref: str) -> None:

@@ -42,6 +42,7 @@ class AutoRecordSettings:
     retry_base: timedelta = timedelta(seconds=5)
     max_attempts: int = 5
     lease: timedelta = timedelta(seconds=180)  # a claim whose starter vanished is retried after this
+    can_record: bool = True  # False: no S3 and no volume shared with egress, so enabled rules are refused
 
 
 @dataclass(frozen=True)

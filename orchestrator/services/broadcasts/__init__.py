@@ -21,7 +21,7 @@ from orchestrator.domain.broadcasts import (
     RunEvent,
 )
 from orchestrator.domain.events import WebhookNotice
-from orchestrator.domain.requests import S3Target
+from orchestrator.domain.requests import S3Target, require_storage
 from orchestrator.domain.runs import BroadcastPolicy
 from orchestrator.services.changes import EgressChange
 from orchestrator.services.egresses import EgressLedgerService
@@ -61,9 +61,10 @@ class BroadcastService:
         self, store: BroadcastStore, ledger: EgressLedger, egresses: EgressLedgerService, gateway: EgressGateway,
         clock: Clock, timer: Timer, probe: RtmpProbe, *, instance: str, public_url: str, storage: S3Target | None,
         policy: BroadcastPolicy | None = None, layout_check: LayoutCheck | None = None,
-        announce: BroadcastAnnouncer | None = None,
+        announce: BroadcastAnnouncer | None = None, can_record: bool = True,
     ) -> None:
         self.policy = policy = policy or BroadcastPolicy()
+        self._can_record = can_record  # False: no S3 and no volume shared with egress; `record` is refused
         self._store = store
         self.announcements = RunAnnouncements(store, announce)
         self._preflight = BroadcastPreflight(store, gateway, probe, clock, public_url=public_url,
@@ -97,6 +98,8 @@ class BroadcastService:
     # ---- commands ----------------------------------------------------------------------------
 
     async def create(self, spec: BroadcastSpec) -> Broadcast:
+        if spec.record_filepath is not None:
+            require_storage(self._can_record, "record")
         return await self._commands.create(spec)
 
     async def start_now(self, broadcast_id: str) -> BroadcastRun:
