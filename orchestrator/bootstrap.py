@@ -177,8 +177,10 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     metrics.watch_ledger(ledger.count_by_status)
     target = livekit_target(settings)
     storage = storage_target(settings)
-    if storage is None and target.sandbox:
-        storage = S3Target(bucket="sandbox-recordings", region="us-east-1")  # nothing is really uploaded
+    local_dir = settings.local_recordings_dir  # no S3 in sandbox mode: the embedded storage, <data_dir>/recordings
+    if local_dir is not None:
+        local_dir.mkdir(parents=True, exist_ok=True)
+    can_record = storage is not None or local_dir is not None  # else file, HLS and image outputs are refused
     api_token = resolve_api_token(settings)
     SECRETS.add(target.api_secret, api_token, storage.secret if storage else None,
                 storage.access_key if storage else None)
@@ -188,7 +190,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         backoff_s=settings.retry_backoff_s, metrics=metrics,
         on_start_written=metrics.autorecord_latency.start_written)
     egresses = EgressLedgerService(ledger, gateway, utcnow, changes, start_attempts=settings.start_attempts,
-                                   retry_backoff_s=settings.retry_backoff_s)
+                                   retry_backoff_s=settings.retry_backoff_s, can_record=can_record)
     scheduler = AsyncIOScheduler(timezone=UTC)
     recordings, callbacks = build_recordings(settings, db, ledger, storage, api_token, metrics)
     broadcast_store = SqlBroadcastStore(db)
@@ -199,7 +201,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         instance=settings.instance_id or f"{socket.gethostname()}-{os.getpid()}",
         public_url=settings.public_url, storage=storage, layout_check=check_layout_page,
         announce=lambda kind, subject, data, urls: callbacks.enqueue(kind, subject, data, extra_urls=urls),
-        policy=BroadcastPolicy(
+        can_record=can_record, policy=BroadcastPolicy(
             cap=timedelta(seconds=settings.broadcast_cap_s),
             misfire_grace=timedelta(seconds=settings.misfire_grace_s), heal_attempts=settings.heal_attempts,
             heal_base_s=settings.heal_base_s, rollover_after=timedelta(seconds=settings.rollover_after_s),
@@ -207,7 +209,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     changes.on_egress_change(broadcasts.on_egress_change)
     changes.on_notice(broadcasts.on_room_event)
     changes.on_egress_change(recordings.on_egress_change)
-    autorecord = build_autorecord(settings, db, ledger, egresses, gateway, storage)
+    autorecord = build_autorecord(settings, db, ledger, egresses, gateway, storage, can_record)
     changes.on_notice(autorecord.on_notice)
     changes.on_egress_change(autorecord.on_egress_change)
     # room_started: sessions, claims and ledger rows planned by auto-record, committed with the webhooks
@@ -225,7 +227,8 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         scheduler=scheduler, broadcasts=broadcasts,
         recordings=recordings, callbacks=callbacks,
         sandbox=LocalSandbox(target.api_key, target.api_secret, settings.sandbox_host, settings.sandbox_port,
-                             f"{settings.public_url}/webhooks/livekit")
+                             f"{settings.public_url}/webhooks/livekit",
+                             files_dir=local_dir if storage is None else None)
         if target.sandbox and settings.sandbox_port else None,
     )
     add_service_jobs(scheduler, settings, reconciler=container.reconciler, broadcasts=broadcasts,
@@ -271,14 +274,14 @@ def build_recordings(
     recordings = RecordingService(
         catalog, ledger, callbacks, utcnow,
         s3=(lambda: S3ObjectStore(s3_target)) if s3_target is not None else None,
-        local=LocalObjectStore(settings.recordings_dir) if settings.recordings_dir else None,
+        local=LocalObjectStore(settings.local_recordings_dir) if settings.local_recordings_dir else None,
         default_bucket=storage.bucket if storage else "", public_url=settings.public_url, link_key=link_key,
         link_expiry_s=settings.recordings_link_expiry_s, retention_days=settings.recordings_retention_days)
     return recordings, callbacks
 
 
 def build_autorecord(settings: Settings, db: SqlDatabase, ledger: SqlEgressLedger, egresses: EgressLedgerService,
-                     gateway: LiveKitEgressGateway, storage: S3Target | None) -> AutoRecorder:
+                     gateway: LiveKitEgressGateway, storage: S3Target | None, can_record: bool) -> AutoRecorder:
     """Automatic recording: rules, room sessions and claims."""
     s = settings
     lease = s.livekit_start_timeout_s * s.start_attempts + 60
@@ -288,4 +291,4 @@ def build_autorecord(settings: Settings, db: SqlDatabase, ledger: SqlEgressLedge
             storage=storage, public_url=s.public_url, record_all=s.auto_record == "all",
             cap=timedelta(seconds=s.recording_cap_s), rollover_margin=timedelta(seconds=s.recording_rollover_margin_s),
             retry_base=timedelta(seconds=s.autorecord_retry_s), max_attempts=s.autorecord_max_attempts,
-            lease=timedelta(seconds=lease)))
+            lease=timedelta(seconds=lease), can_record=can_record))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,11 +16,29 @@ log = logging.getLogger(__name__)
 SANDBOX_BANNER = (
     "\n" + "=" * 78 + "\n"
     "  SANDBOX MODE: LIVEKIT_URL is not set, so this service talks to its built-in\n"
-    "  sandbox LiveKit at {url}. Egresses are simulated: nothing is really\n"
-    "  recorded or streamed. Set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET\n"
+    "  sandbox LiveKit at {url}. Egresses are simulated; their files\n"
+    "  are test patterns, {media}.\n"
+    "  Set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET\n"
     "  to use a real LiveKit server or LiveKit Cloud. Room 'demo' has a publisher:\n"
     "    orchestrator egress start --room demo --s3 'demo/{{time}}.mp4'\n" + "=" * 78
 )
+NO_FFMPEG = ("no ffmpeg found (neither on PATH nor from the imageio-ffmpeg package): the sandbox writes no media, "
+             "so its recordings stay empty; install ffmpeg or `pip install imageio-ffmpeg`")
+
+
+def sandbox_ffmpeg() -> str | None:
+    """The ffmpeg the sandbox renders media with (the machine's, else imageio-ffmpeg's), or None if there is none."""
+    from orchestrator.sandbox.rtmp_push import find_ffmpeg
+
+    return find_ffmpeg()
+
+
+def _media_note(files_dir: Path | None) -> str:
+    if sandbox_ffmpeg() is None:
+        return "but none is written: " + NO_FFMPEG
+    if files_dir is None:
+        return "uploaded to the configured S3 bucket"
+    return f"written to {files_dir}"
 
 
 class LocalSandbox:
@@ -28,19 +47,22 @@ class LocalSandbox:
     Something to record on a fresh machine: room "demo" with one publisher.
     """
 
-    def __init__(self, api_key: str, api_secret: str, host: str, port: int, webhook_url: str) -> None:
+    def __init__(self, api_key: str, api_secret: str, host: str, port: int, webhook_url: str,
+                 files_dir: Path | None = None) -> None:
         self._key, self._secret, self._host, self._port = api_key, api_secret, host, port
         self._webhook_url = webhook_url
+        self._files_dir = files_dir  # the egress worker's disk: outputs without S3 (the local recordings directory)
         self._sandbox: SandboxLiveKit | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        from orchestrator.sandbox import SandboxLiveKit, serve_sandbox
+        from orchestrator.sandbox import SandboxLiveKit, SandboxMedia, serve_sandbox
 
-        self._sandbox = SandboxLiveKit(self._key, self._secret, webhook_urls=[self._webhook_url])
+        media = SandboxMedia(files_dir=str(self._files_dir.resolve()) if self._files_dir is not None else "")
+        self._sandbox = SandboxLiveKit(self._key, self._secret, webhook_urls=[self._webhook_url], media=media)
         self._task = asyncio.create_task(serve_sandbox(self._sandbox, self._host, self._port))
         await self._sandbox.join("demo", "demo-host", name="Demo host")
-        log.warning(SANDBOX_BANNER.format(url=f"http://{self._host}:{self._port}"))
+        log.warning(SANDBOX_BANNER.format(url=f"http://{self._host}:{self._port}", media=_media_note(self._files_dir)))
 
     async def aclose(self) -> None:
         if self._task is not None:

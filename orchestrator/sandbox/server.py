@@ -49,7 +49,8 @@ class SandboxLiveKit:
         self._webhooks = WebhookSender(api_key, api_secret, lambda: self.webhook_urls, lambda: self.faults)
         self.rooms = RoomRegistry(self._webhooks.notify, lambda: self.timings)
         self.worker = EgressWorker(
-            self.rooms, self._webhooks.notify, lambda: self.timings, lambda: self.faults, self.rtmp
+            self.rooms, self._webhooks.notify, lambda: self.timings, lambda: self.faults, self.rtmp,
+            lambda: self.media.files_dir,
         )
         self.rooms.on_change = self.worker.on_room_change
         self.auto_egress = AutoEgress(
