@@ -70,6 +70,7 @@ class RunEventKind(StrEnum):
     READD_FAILED = "readd_failed"
     CHANGED = "changed"  # layout, destinations, end or schedule changed by a command
     PREFLIGHT = "preflight"
+    PREFLIGHT_FAILED = "preflight_failed"  # a check failed; with `require_preflight` the run fails next
     STOPPING = "stopping"
     STOP_FAILED = "stop_failed"
     ENDED = "ended"
@@ -119,6 +120,7 @@ class BroadcastSpec:
     metadata: dict[str, str] = field(default_factory=dict)
     callback_urls: tuple[str, ...] = ()  # this broadcast's events go here too (besides the global ones)
     layout_options: LayoutOptions | None = None  # display options of a served layout
+    require_preflight: bool = False  # a failed automatic preflight fails the run instead of starting it
 
     def duration(self) -> timedelta:
         if self.max_duration_s is not None:

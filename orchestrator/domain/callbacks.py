@@ -26,6 +26,7 @@ class CallbackEventType(StrEnum):
     BROADCAST_STARTED = "broadcast.started"
     BROADCAST_ENDED = "broadcast.ended"
     BROADCAST_FAILED = "broadcast.failed"
+    BROADCAST_PREFLIGHT_FAILED = "broadcast.preflight_failed"
     EGRESS_FAILED = "egress.failed"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -64,6 +64,43 @@ def claimed_detail(instance: str, decision: StartDecision) -> str:
 def missed_detail(decision: StartDecision) -> str:
     return (f"missed: the service was not running at the planned start (late by "
             f"{int(decision.lateness.total_seconds())} s, beyond the misfire grace)")
+
+
+# ---- the automatic preflight: note it, announce it, or fail the run -------------------------------
+
+
+class PreflightVerdict(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # noted on the run and announced; the run still starts
+    FAILS_RUN = "fails_run"  # `require_preflight`: the run fails with the reasons instead of starting
+
+
+@dataclass(frozen=True)
+class PreflightOutcome:
+    verdict: PreflightVerdict
+    passed: int
+    total: int
+    reasons: tuple[str, ...]  # "<check>: <detail>" of each failed check
+
+    @property
+    def detail(self) -> str:
+        """The run's history line."""
+        head = f"preflight: {self.passed}/{self.total} checks passed"
+        return f"{head}; failed: {'; '.join(self.reasons)}" if self.reasons else head
+
+    @property
+    def error(self) -> str:
+        """The error a run failed by its preflight shows."""
+        return f"preflight failed: {'; '.join(self.reasons)}"
+
+
+def judge_preflight(checks: Sequence[Mapping[str, object]], required: bool) -> PreflightOutcome:
+    """A preflight's checks (each with `check`, `ok`, `detail`) judged for a broadcast that does or does not
+    require it to pass."""
+    failed = tuple(f"{c.get('check')}: {c.get('detail')}" for c in checks if not c.get("ok"))
+    verdict = (PreflightVerdict.PASSED if not failed
+               else PreflightVerdict.FAILS_RUN if required else PreflightVerdict.FAILED)
+    return PreflightOutcome(verdict, len(checks) - len(failed), len(checks), failed)
 
 
 # ---- an egress that ended, a start that failed: end, heal or fail --------------------------------

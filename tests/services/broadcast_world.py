@@ -21,10 +21,15 @@ from .world import settle
 DEST = Destination("rtmp", "rtmp://ingest.example.com/live/stream-key-0123")
 
 
-class AlwaysReachable:
-    """The RtmpProbe port: every ingest answers."""
+@dataclass
+class ScriptedProbe:
+    """The RtmpProbe port: every ingest answers, except those in `refused`."""
+
+    refused: set[str] = field(default_factory=set)
 
     async def probe(self, url: str) -> ProbeResult:
+        if url in self.refused:
+            return ProbeResult(False, "connection refused", 1.0)
         return ProbeResult(True, "completed the RTMP handshake", 1.0)
 
 
@@ -48,6 +53,8 @@ class BroadcastWorld:
     policy: BroadcastPolicy
     replicas: list[Replica] = field(default_factory=list)
     announced: list[tuple[CallbackEventType, str]] = field(default_factory=list)
+    announced_data: list[dict[str, object]] = field(default_factory=list)  # each announcement's data, in order
+    probe: ScriptedProbe = field(default_factory=ScriptedProbe)
 
     @property
     def service(self) -> BroadcastService:
@@ -64,9 +71,10 @@ class BroadcastWorld:
         async def announce(kind: CallbackEventType, subject: str, data: dict[str, object],
                            urls: tuple[str, ...]) -> None:
             self.announced.append((kind, subject))
+            self.announced_data.append(data)
 
         service = BroadcastService(self.store, self.ledger, self.egresses, self.livekit, self.clock, timer,
-                                   AlwaysReachable(), instance=name, public_url="http://orchestrator.test",
+                                   self.probe, instance=name, public_url="http://orchestrator.test",
                                    storage=None, policy=self.policy, announce=announce)
         self.changes.on_egress_change(service.on_egress_change)
         self.replicas.append(Replica(name, timer, service))

@@ -37,6 +37,7 @@ def spec_columns(spec: BroadcastSpec) -> dict[str, Any]:
         "wait_for_publisher": spec.wait_for_publisher, "title": spec.title, "metadata": spec.metadata,
         "callback_urls": list(spec.callback_urls),
         "layout_options": spec.layout_options.to_json() if spec.layout_options else None,
+        "require_preflight": spec.require_preflight,
     }
 
 
@@ -59,6 +60,7 @@ def to_broadcast(row: Row[Any]) -> Broadcast:
         wait_for_publisher=m["wait_for_publisher"], title=m["title"], metadata=m["metadata"],
         callback_urls=tuple(m["callback_urls"] or ()),
         layout_options=LayoutOptions(**m["layout_options"]) if m["layout_options"] else None,
+        require_preflight=bool(m["require_preflight"]),
     )
     return Broadcast(id=m["id"], spec=spec, state=BroadcastState(m["state"]), created_at=m["created_at"],
                      updated_at=m["updated_at"], version=m["version"])

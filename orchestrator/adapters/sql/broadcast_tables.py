@@ -24,6 +24,7 @@ broadcasts = Table(
     Column("metadata", JSON, nullable=False),
     Column("callback_urls", JSON, nullable=True),
     Column("layout_options", JSON, nullable=True),
+    Column("require_preflight", Boolean, nullable=False, server_default=false()),  # 0009
     Column("state", String(16), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),

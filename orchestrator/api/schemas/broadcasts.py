@@ -54,10 +54,13 @@ class BroadcastCreate(Strict):
     max_duration_s: int | None = None
     recurrence: RecurrenceIn | None = None
     wait_for_publisher: bool = False
+    require_preflight: bool = Field(False, description="a failed automatic preflight fails the run (with the "
+                                                       "reasons) instead of starting it")
     title: str = Field("", max_length=256)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
     callback_urls: list[str] = Field(default_factory=list, max_length=5,
-                                     description="broadcast.started/ended/failed go here too (signed)")
+                                     description="broadcast.started/ended/failed/preflight_failed go here too "
+                                                 "(signed)")
 
     def to_spec(self) -> BroadcastSpec:
         destinations = tuple(parse_destination(d.model_dump(), f"destinations.{i}")
@@ -71,7 +74,7 @@ class BroadcastCreate(Strict):
             record_filepath=self.record.filepath if self.record else None, start_at=self.start_at,
             end_at=self.end_at, max_duration_s=self.max_duration_s, recurrence=recurrence,
             wait_for_publisher=self.wait_for_publisher, title=self.title, metadata=self.metadata,
-            callback_urls=tuple(self.callback_urls),
+            callback_urls=tuple(self.callback_urls), require_preflight=self.require_preflight,
             layout_options=parse_layout_options(self.layout_options.model_dump(exclude_none=True))
             if self.layout_options else None,
         )
@@ -134,6 +137,7 @@ class BroadcastOut(BaseModel):
     max_duration_s: int | None
     recurrence: dict[str, Any] | None
     wait_for_publisher: bool
+    require_preflight: bool
     title: str
     metadata: dict[str, str]
     callback_urls: list[str]
@@ -154,8 +158,8 @@ class BroadcastOut(BaseModel):
             start_at=s.start_at, end_at=s.end_at, max_duration_s=s.max_duration_s,
             recurrence={"cron": rec.cron, "timezone": rec.timezone, "until": rec.until, "count": rec.count}
             if rec else None,
-            wait_for_publisher=s.wait_for_publisher, title=s.title, metadata=s.metadata,
-            callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
+            wait_for_publisher=s.wait_for_publisher, require_preflight=s.require_preflight, title=s.title,
+            metadata=s.metadata, callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
         )
 

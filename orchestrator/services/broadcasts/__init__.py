@@ -67,12 +67,13 @@ class BroadcastService:
         self._can_record = can_record  # False: no S3 and no volume shared with egress; `record` is refused
         self._store = store
         self.announcements = RunAnnouncements(store, announce)
-        self._preflight = BroadcastPreflight(store, gateway, probe, clock, public_url=public_url,
-                                             layout_check=layout_check)
         # The timers run lifecycle jobs, and the lifecycle sets timers: the jobs look the lifecycle up when run.
         self.timers = RunTimers(store, clock, timer, policy, TimerJobs(
             start_due=lambda: self.lifecycle.start_due(), end_run=lambda run_id: self.lifecycle.end_run(run_id),
-            preflight=self._preflight.before_start))
+            preflight=lambda run: self._preflight.before_start(run)))
+        self._preflight = BroadcastPreflight(store, gateway, probe, clock, public_url=public_url,
+                                             announcements=self.announcements,
+                                             finished=self.timers.next_occurrence, layout_check=layout_check)
         launcher = RunLauncher(store, egresses, gateway, clock, self.timers, self.announcements, instance=instance,
                                policy=policy, public_url=public_url, storage=storage)
         healer = LiveRunHealer(store, egresses, clock, launcher, policy=policy)

@@ -1,4 +1,4 @@
-"""Broadcast callbacks: broadcast.started, .ended and .failed for a run, queued in the background."""
+"""Broadcast callbacks: broadcast.started, .ended, .failed and .preflight_failed for a run, queued in the background."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ class RunAnnouncements:
         self._store, self._announcer = store, announcer
         self._tasks: set[asyncio.Task[object]] = set()
 
-    async def emit(self, kind: CallbackEventType, run: BroadcastRun | None) -> None:
+    async def emit(self, kind: CallbackEventType, run: BroadcastRun | None,
+                   extra: dict[str, object] | None = None) -> None:
+        """Queue `kind` for the run (nothing when there is no run); `extra` joins the event's data."""
         if run is None or self._announcer is None:
             return
         broadcast = await in_thread(self._store.get, run.broadcast_id)
@@ -32,6 +34,7 @@ class RunAnnouncements:
             "actual_start": run.actual_start.isoformat() if run.actual_start else None,
             "actual_end": run.actual_end.isoformat() if run.actual_end else None, "error": run.error,
         }
+        data.update(extra or {})
         urls = broadcast.spec.callback_urls if broadcast else ()
         task = asyncio.ensure_future(self._announcer(kind, run.id, data, urls))
         self._tasks.add(task)

@@ -3,25 +3,72 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from orchestrator.domain.broadcasts import RUN_ACTIVE, Broadcast, BroadcastRun, RunChanges, RunEventKind, RunStatus
+from orchestrator.domain.callbacks import CallbackEventType
 from orchestrator.domain.errors import LiveKitError
 from orchestrator.domain.layouts import LAYOUT_NAMES, layout_url
+from orchestrator.domain.runs import PreflightOutcome, PreflightVerdict, judge_preflight
 from orchestrator.services.ports import BroadcastStore, Clock, EgressGateway, LayoutCheck, RtmpProbe
 from orchestrator.services.threads import in_thread
+
+from .announce import RunAnnouncements
 
 Check = dict[str, object]
 
 
 class BroadcastPreflight:
-    """Runs every check at once; the result is kept on the run it is for (the live one, else the next)."""
+    """Runs every check at once; the result is kept on the run it is for (the live one, else the next). The
+    automatic preflight ahead of a run also announces a failure, and fails the run when its broadcast
+    requires the preflight to pass (`finished` then schedules the series' next run)."""
 
     def __init__(self, store: BroadcastStore, gateway: EgressGateway, probe: RtmpProbe, clock: Clock, *,
-                 public_url: str, layout_check: LayoutCheck | None = None) -> None:
+                 public_url: str, announcements: RunAnnouncements,
+                 finished: Callable[[BroadcastRun], Awaitable[None]],
+                 layout_check: LayoutCheck | None = None) -> None:
         self._store, self._gateway, self._probe, self._now = store, gateway, probe, clock
         self._public_url, self._layout_check = public_url, layout_check
+        self._announce, self._finished = announcements, finished
 
     async def check(self, broadcast: Broadcast) -> list[Check]:
+        """The preflight asked for by hand: noted on the live run, else the next one."""
+        checks = await self._checks(broadcast)
+        runs = await in_thread(self._store.runs_of, broadcast.id)
+        target = next((r for r in runs if r.status in RUN_ACTIVE), None) or next(
+            (r for r in runs if r.status == RunStatus.SCHEDULED), None)
+        if target is not None:
+            await self._note(target, checks, judge_preflight(checks, required=False))
+        return checks
+
+    async def before_start(self, run: BroadcastRun) -> None:
+        """The automatic preflight ahead of a scheduled run (`preflight_lead` before its start)."""
+        current = await in_thread(self._store.run, run.id)
+        if current is None or current.status != RunStatus.SCHEDULED:
+            return
+        broadcast = await in_thread(self._store.get, run.broadcast_id)
+        if broadcast is None:
+            return
+        checks = await self._checks(broadcast)
+        outcome = judge_preflight(checks, required=broadcast.spec.require_preflight)
+        noted = await self._note(current, checks, outcome)
+        if outcome.verdict == PreflightVerdict.PASSED:
+            return
+        failed = None
+        if outcome.verdict == PreflightVerdict.FAILS_RUN:
+            now = self._now()
+            failed = await in_thread(self._store.transition, run.id, [RunStatus.SCHEDULED], RunStatus.FAILED, now,
+                                     f"failed instead of starting: the broadcast requires its preflight to pass "
+                                     f"({'; '.join(outcome.reasons)})",
+                                     RunChanges(error=outcome.error, actual_end=now), kind=RunEventKind.FAILED)
+        extra: dict[str, object] = {"reasons": list(outcome.reasons), "checks": checks,
+                                    "require_preflight": broadcast.spec.require_preflight}
+        await self._announce.emit(CallbackEventType.BROADCAST_PREFLIGHT_FAILED, failed or noted or current, extra)
+        if failed is not None:
+            await self._announce.emit(CallbackEventType.BROADCAST_FAILED, failed)
+            await self._finished(failed)
+
+    async def _checks(self, broadcast: Broadcast) -> list[Check]:
         checks: list[Check] = []
         try:
             await self._gateway.check_access()
@@ -38,21 +85,9 @@ class BroadcastPreflight:
             checks.append({"check": "layout", "ok": ok, "detail": detail})
         else:
             checks.append({"check": "layout", "ok": True, "detail": f"LiveKit's built-in layout {layout!r}"})
-        runs = await in_thread(self._store.runs_of, broadcast.id)
-        target = next((r for r in runs if r.status in RUN_ACTIVE), None) or next(
-            (r for r in runs if r.status == RunStatus.SCHEDULED), None)
-        if target is not None:
-            passed = sum(1 for c in checks if c["ok"])
-            await in_thread(self._store.note, target.id, self._now(),
-                            f"preflight: {passed}/{len(checks)} checks passed", RunChanges(preflight=checks),
-                            kind=RunEventKind.PREFLIGHT)
         return checks
 
-    async def before_start(self, run: BroadcastRun) -> None:
-        """The automatic preflight ahead of a scheduled run (`preflight_lead` before its start)."""
-        current = await in_thread(self._store.run, run.id)
-        if current is None or current.status != RunStatus.SCHEDULED:
-            return
-        broadcast = await in_thread(self._store.get, run.broadcast_id)
-        if broadcast is not None:
-            await self.check(broadcast)
+    async def _note(self, run: BroadcastRun, checks: list[Check], outcome: PreflightOutcome) -> BroadcastRun | None:
+        kind = RunEventKind.PREFLIGHT if outcome.verdict == PreflightVerdict.PASSED else RunEventKind.PREFLIGHT_FAILED
+        return await in_thread(self._store.note, run.id, self._now(), outcome.detail, RunChanges(preflight=checks),
+                               kind=kind)
