@@ -4,8 +4,10 @@ storage against a real LiveKit, what would write files is refused at creation.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +83,12 @@ def test_embedded_recording_is_written_verified_and_served_with_range(embedded: 
     assert float(media["format"]["duration"]) >= 1.0
     hls = probe(playlist_link["url"])  # the signed playlist; its segment links are signed too
     assert {s["codec_name"] for s in hls["streams"]} == {"h264", "aac"}
+    environ = {**os.environ, "ORCHESTRATOR_PUBLIC_URL": embedded.url, "ORCHESTRATOR_API_TOKEN": API_TOKEN}
+    target = tmp_path / "talk.mp4"
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "recordings", "download", mp4["id"],
+                           "-o", str(target)], env=environ, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes() == on_disk
 
 
 def test_a_real_livekit_without_storage_refuses_what_writes_files(service_factory: Any) -> None:
