@@ -8,15 +8,13 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-from rich.table import Table
 
-from .client import JsonOpt, UrlOpt, call
+from .client import JsonOpt, UrlOpt, call, console, err, table
+from .times import shown
 
 recordings_app = typer.Typer(help="The recordings catalog (over the REST API).", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+RecordingRef = Annotated[str, typer.Argument(metavar="ID", help="The recording's id.")]
 
 
 
@@ -27,6 +25,7 @@ def recordings_list(
     status: Annotated[str | None, typer.Option(help="verifying, ready, missing or deleted.")] = None,
     limit: int = 50, url: UrlOpt = None, as_json: JsonOpt = False,
 ) -> None:
+    """Recordings, newest first."""
     params: dict[str, Any] = {"limit": limit}
     if room:
         params["room_name"] = room
@@ -36,15 +35,17 @@ def recordings_list(
     if as_json:
         console.print_json(json.dumps(items))
         return
-    table = Table("id", "status", "room", "key", "size", "duration", "recorded")
+    out = table("id", "status", "room", "key", "size", "duration", "recorded")
     for r in items:
-        table.add_row(r["id"], r["status"], r["room_name"], r["key"], f"{r['size_bytes']:,}",
-                      f"{r['duration_s']:.1f} s", r["started_at"] or r["created_at"])
-    console.print(table)
+        out.add_row(r["id"], r["status"], r["room_name"], r["key"], f"{r['size_bytes']:,}",
+                    f"{r['duration_s']:.1f} s", shown(r["started_at"] or r["created_at"]))
+    console.print(out)
 
 
 @recordings_app.command("show")
-def recordings_show(recording_id: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+def recordings_show(
+    recording_id: RecordingRef, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """One recording with its history."""
     rec = call(url, "GET", f"/v1/recordings/{recording_id}")
     if as_json:
         console.print_json(json.dumps(rec))
@@ -59,7 +60,7 @@ def recordings_show(recording_id: str, url: UrlOpt = None, as_json: JsonOpt = Fa
 
 @recordings_app.command("url")
 def recordings_url(
-    recording_id: str, expires_in: Annotated[int | None, typer.Option(help="Seconds the link works.")] = None,
+    recording_id: RecordingRef, expires_in: Annotated[int | None, typer.Option(help="Seconds the link works.")] = None,
     url: UrlOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Print a download link that works without the API token until it expires."""
@@ -75,7 +76,7 @@ def recordings_url(
 
 @recordings_app.command("download")
 def recordings_download(
-    recording_id: str,
+    recording_id: RecordingRef,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: the key's name).")]
     = None,
     url: UrlOpt = None,
@@ -113,7 +114,8 @@ def recordings_download(
 
 @recordings_app.command("delete")
 def recordings_delete(
-    recording_id: str, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False, url: UrlOpt = None,
+    recording_id: RecordingRef, yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    url: UrlOpt = None,
 ) -> None:
     """Delete the stored objects; the recording stays in the catalog as `deleted`."""
     if not yes:

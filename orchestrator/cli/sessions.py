@@ -5,21 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from .client import JsonOpt, UrlOpt, call, console, print_result
+from .client import JsonOpt, UrlOpt, call, console, print_json, print_result, table
+from .times import shown
 
 sessions_app = typer.Typer(help="Room sessions: what was recorded and why.", no_args_is_help=True)
 
 
-def _sessions_table(items: list[dict[str, Any]]) -> Table:
-    table = Table("room_sid", "room", "started", "ended", "late", "rules", "recordings", "gaps")
+def _sessions_table(items: list[dict[str, Any]]) -> Any:
+    out = table("room_sid", "room", "started", "ended", "late", "rules", "recordings", "gaps")
     for s in items:
         recs = _counts(s["recordings"])
-        table.add_row(s["room_sid"], s["room_name"], s["started_at"][:19], (s["ended_at"] or "-")[:19],
+        out.add_row(s["room_sid"], s["room_name"], shown(s["started_at"]), shown(s["ended_at"]),
                       "yes" if s["started_late"] else "", ", ".join(m["rule_name"] for m in s["matches"]) or "-",
                       recs or "-", ", ".join(f"{g['seconds']}s after part {g['after_part']}" for g in s["gaps"]))
-    return table
+    return out
 
 
 def _counts(recordings: list[dict[str, Any]]) -> str:
@@ -46,20 +46,23 @@ def sessions_list(
 
 
 @sessions_app.command("show")
-def sessions_show(room_sid: str, url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+def sessions_show(
+    room_sid: Annotated[str, typer.Argument(metavar="ROOM_SID", help="The session's room sid.")],
+    url: UrlOpt = None, as_json: JsonOpt = False,
+) -> None:
     """One session: the rules that matched and every recording with its egress."""
     result = call(url, "GET", f"/v1/sessions/{room_sid}")
     if as_json:
-        print_result(result, True, Table())
+        print_json(result)
         return
     console.print(_sessions_table([result]))
     for m in result["matches"]:
         console.print(f"rule {m['rule_name']}: {m['reason']}")
-    table = Table("action", "subject", "part", "state", "egress", "status", "file", "error")
+    recordings = table("action", "subject", "part", "state", "egress_id", "status", "file", "error")
     for r in result["recordings"]:
         e = r["egress"] or {}
         outputs = e.get("outputs") or [{}]
-        table.add_row(r["action"], r["subject"] or "-", str(r["part"]), r["state"], e.get("egress_id") or "-",
+        recordings.add_row(r["action"], r["subject"] or "-", str(r["part"]), r["state"], e.get("egress_id") or "-",
                       e.get("status", "-"), outputs[0].get("filepath") or outputs[0].get("filename_prefix") or "-",
                       (r["error"] or e.get("error") or "")[:60])
-    console.print(table)
+    console.print(recordings)

@@ -90,3 +90,52 @@ def test_broadcast_commands(service: ServiceThread, sandbox: SandboxThread) -> N
     assert bad.returncode == 1 and "destinations" in bad.stderr
     cancelled = cli(service, "broadcast", "cancel", b["id"], "--json")
     assert json.loads(cancelled.stdout)["state"] == "cancelled"
+
+
+def test_habits_version_url_token_from_anywhere(service: ServiceThread, sandbox: SandboxThread, tmp_path: Any) -> None:
+    version = cli(service, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("orchestrator ")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    run = subprocess.run([sys.executable, "-m", "orchestrator.cli", "--url", service.url, "--token", API_TOKEN,
+                          "egress", "list", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    data_dir = tmp_path / "service-data"
+    data_dir.mkdir()
+    (data_dir / "api-token").write_text(API_TOKEN + "\n")
+    run = subprocess.run([sys.executable, "-m", "orchestrator.cli", "egress", "list"],
+                         env={**env, "ORCHESTRATOR_URL": service.url, "ORCHESTRATOR_DATA_DIR": str(data_dir)},
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    inside = subprocess.run([sys.executable, "-m", "orchestrator.cli", "egress", "list"],
+                            env={**env, "ORCHESTRATOR_URL": service.url}, cwd=data_dir, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert inside.returncode == 0, inside.stderr  # run from inside the data directory
+    sandbox.call(sandbox.sandbox.join, "studio", "alice")
+    started = cli(service, "egress", "start", "--room", "studio", "--s3", "a.mp4", "--json",
+                  MUX_STREAM_KEY="muxkey-from-env-0123456789")
+    assert started.returncode == 0, started.stderr
+    assert len(json.loads(started.stdout)["outputs"]) == 1  # nothing added from the environment
+    eg = json.loads(started.stdout)
+    assert cli(service, "egress", "update", eg["id"], "--layout", "speaker").returncode == 0
+    assert cli(service, "egress", "stop", eg["id"]).returncode == 0
+    followed = cli(service, "egress", "show", eg["id"], "--follow")
+    assert followed.returncode == 0 and "complete" in followed.stdout and eg["id"] in followed.stdout
+
+
+def test_broadcast_start_times_and_update(service: ServiceThread, sandbox: SandboxThread) -> None:
+    created = cli(service, "broadcast", "schedule", "--room", "studio", "--duration", "60", "--start", "+10m",
+                  "--rtmp", "rtmp://127.0.0.1:1/live/k-0123456", "--json")
+    assert created.returncode == 0, created.stderr
+    b = json.loads(created.stdout)
+    local = cli(service, "broadcast", "update", b["id"], "--start", "2099-12-01 18:00", "--timezone", "Europe/Berlin",
+                "--json")
+    assert local.returncode == 0, local.stderr
+    assert json.loads(local.stdout)["start_at"].startswith("2099-12-01T17:00:00")
+    listed = cli(service, "broadcast", "list")
+    assert b["id"] in listed.stdout and "2099-12-01 17:00:00+00:00" in listed.stdout
+    bad = cli(service, "broadcast", "schedule", "--room", "studio", "--duration", "60", "--start", "soon")
+    assert bad.returncode == 2 and "--start" in bad.stderr
+    room = cli(service, "rooms", "create", "cli-room", "--json")
+    assert room.returncode == 0, room.stderr
+    assert json.loads(room.stdout)["name"] == "cli-room"
