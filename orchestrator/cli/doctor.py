@@ -113,13 +113,13 @@ def _webhooks(settings: Settings) -> list[Finding]:
 
 
 def _ffmpeg() -> Finding:
-    from orchestrator.sandbox.rtmp_push import find_ffmpeg
+    from orchestrator.local_sandbox import sandbox_ffmpeg
 
-    found = find_ffmpeg()
+    found = sandbox_ffmpeg()
     if found:
         return Finding("ffmpeg", "ok", f"{found}: the sandbox writes real test-pattern media")
     return Finding("ffmpeg", "warning", "not found: the sandbox's recordings and streams carry no real media "
-                                        "(install ffmpeg)")
+                                        "(install ffmpeg, or pip install imageio-ffmpeg)")
 
 
 def _report(findings: list[Finding], as_json: bool) -> None:
