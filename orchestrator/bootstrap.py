@@ -33,7 +33,8 @@ from orchestrator.domain.requests import S3Target
 from orchestrator.local_sandbox import LocalSandbox
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
-from orchestrator.scheduler import ApsTimer, add_service_jobs
+from orchestrator.sandbox_restart import forget_previous_sandbox
+from orchestrator.scheduler import AUTORECORD_SWEEP, ApsTimer, add_service_jobs
 from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
 from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
@@ -134,16 +135,27 @@ class Container:
     autorecord: AutoRecorder
     sandbox: LocalSandbox | None = None  # the sandbox LiveKit in this process (no LIVEKIT_URL)
     _delivery: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _sandbox_ready: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         """Run what build() made: the change feed on this loop, the sandbox LiveKit if any, the scheduler's
         jobs, callback delivery, and the broadcast timers rebuilt from the database."""
         self.changes.bind(asyncio.get_running_loop())
         if self.sandbox is not None:
+            await forget_previous_sandbox(self.ledger, self.egresses, self.autorecord)
             await self.sandbox.start()
+            # The first sweep waits for the sandbox's first webhooks, which wait until this service listens.
+            self.scheduler.pause_job(AUTORECORD_SWEEP)
+            self._sandbox_ready = asyncio.create_task(self._when_sandbox_ready(self.sandbox), name="sandbox-ready")
         self.scheduler.start()
         self._delivery = asyncio.create_task(self.callbacks.run(), name="callback-delivery")
         await self.broadcasts.rebuild()
+
+    async def _when_sandbox_ready(self, sandbox: LocalSandbox) -> None:
+        try:
+            await sandbox.ready()
+        finally:
+            self.scheduler.modify_job(AUTORECORD_SWEEP, next_run_time=utcnow())
 
     async def keep_warm(self) -> None:
         """Connections to LiveKit open ahead of a burst of start calls (ORCHESTRATOR_LIVEKIT_WARM_CONNECTIONS)."""
@@ -151,6 +163,10 @@ class Container:
 
     async def aclose(self) -> None:
         """Stop what start() started, then close every adapter; safe after a start that failed half-way."""
+        if self._sandbox_ready is not None:
+            self._sandbox_ready.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sandbox_ready
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._delivery is not None:
@@ -228,7 +244,8 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         recordings=recordings, callbacks=callbacks,
         sandbox=LocalSandbox(target.api_key, target.api_secret, settings.sandbox_host, settings.sandbox_port,
                              f"{settings.public_url}/webhooks/livekit",
-                             files_dir=local_dir if storage is None else None)
+                             files_dir=local_dir if storage is None else None,
+                             service=(settings.host, settings.port))
         if target.sandbox and settings.sandbox_port else None,
     )
     add_service_jobs(scheduler, settings, reconciler=container.reconciler, broadcasts=broadcasts,

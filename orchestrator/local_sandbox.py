@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,21 +49,33 @@ class LocalSandbox:
     """
 
     def __init__(self, api_key: str, api_secret: str, host: str, port: int, webhook_url: str,
-                 files_dir: Path | None = None) -> None:
+                 service: tuple[str, int] | None = None, files_dir: Path | None = None) -> None:
         self._key, self._secret, self._host, self._port = api_key, api_secret, host, port
         self._webhook_url = webhook_url
+        self._service = service  # where the service listens: webhooks wait until it accepts connections
         self._files_dir = files_dir  # the egress worker's disk: outputs without S3 (the local recordings directory)
         self._sandbox: SandboxLiveKit | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Serve the sandbox; its webhooks are held until `ready()`."""
         from orchestrator.sandbox import SandboxLiveKit, SandboxMedia, serve_sandbox
 
         media = SandboxMedia(files_dir=str(self._files_dir.resolve()) if self._files_dir is not None else "")
         self._sandbox = SandboxLiveKit(self._key, self._secret, webhook_urls=[self._webhook_url], media=media)
-        self._task = asyncio.create_task(serve_sandbox(self._sandbox, self._host, self._port))
+        self._sandbox.hold_webhooks()
+        self._task = asyncio.create_task(serve_sandbox(self._sandbox, self._host, self._port, embedded=True))
+        log.info(SANDBOX_BANNER.format(url=f"http://{self._host}:{self._port}", media=_media_note(self._files_dir)))
+
+    async def ready(self, timeout_s: float = 30.0) -> None:
+        """Once the service accepts connections: send the held webhooks, open room "demo" with its publisher
+        and wait until their webhooks were delivered (so nothing looks lost to the service's first sweep)."""
+        assert self._sandbox is not None
+        if self._service is not None:
+            await _until_listening(*self._service, timeout_s=timeout_s)
+        self._sandbox.release_webhooks()
         await self._sandbox.join("demo", "demo-host", name="Demo host")
-        log.warning(SANDBOX_BANNER.format(url=f"http://{self._host}:{self._port}", media=_media_note(self._files_dir)))
+        await asyncio.wait_for(self._sandbox.webhooks_idle(), timeout_s)
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -73,3 +86,19 @@ class LocalSandbox:
         if self._sandbox is not None:
             await self._sandbox.aclose()
             self._sandbox = None
+
+
+async def _until_listening(host: str, port: int, *, timeout_s: float) -> None:
+    """Wait until host:port accepts a TCP connection (or the timeout passed)."""
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return

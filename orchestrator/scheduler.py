@@ -119,6 +119,9 @@ def add_recording_jobs(
         add_periodic(scheduler, retention, retention_interval_s, "recordings-retention")
 
 
+AUTORECORD_SWEEP = "autorecord-sweep"
+
+
 def add_autorecord_job(scheduler: AsyncIOScheduler, recorder: AutoRecorder, interval_s: float) -> None:
     """Automatic recording's sweep at start-up and every `interval_s`: lost room events, retries, rollover."""
 
@@ -132,5 +135,5 @@ def add_autorecord_job(scheduler: AsyncIOScheduler, recorder: AutoRecorder, inte
             log.info("autorecord sweep: %d room(s) recovered late, %d session(s) closed, %d start(s) retried, "
                      "%d rolled over", report.recovered, report.closed, report.retried, report.rolled_over)
 
-    scheduler.add_job(sweep, "interval", seconds=interval_s, id="autorecord-sweep", max_instances=1,
+    scheduler.add_job(sweep, "interval", seconds=interval_s, id=AUTORECORD_SWEEP, max_instances=1,
                       coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)

@@ -15,6 +15,7 @@ from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
 
 from . import docs, errors
+from .json_body import JsonBodies
 from .routes import broadcasts, egresses, health, webhooks
 from .routes import recordings as recording_routes
 from .routes import rooms as room_routes
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     docs.install(app)
+    app.add_middleware(JsonBodies)  # /v1 bodies are JSON whatever the Content-Type says (curl -d: form)
     app.add_middleware(webhooks.WebhookEndpoint)  # the hottest route, served in front of the framework
     app.include_router(health.router)
     app.include_router(webhooks.router)

@@ -19,6 +19,8 @@ from orchestrator.domain.errors import (
 from orchestrator.domain.redact import redact_text
 from orchestrator.logs import SECRETS
 
+from .json_body import json_position
+
 STATUS: list[tuple[type[OrchestratorError], int]] = [
     (InvalidInput, 422),
     (NotFound, 404),
@@ -51,12 +53,26 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    if first.get("type") == "json_invalid":
+        return _malformed_json(exc.body, first)
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
     # The discriminated union adds the tag name to the path: drop it so the field reads outputs.0.url.
     loc = [p for p in loc if p not in ("s3", "hls", "rtmp", "mux", "images")]
     field = ".".join(loc) or "body"
     # Never echo the input back: it may hold a stream key.
     return error_response(422, "invalid_input", f"{field}: {first.get('msg', 'invalid')}", field)
+
+
+def _malformed_json(doc: object, error: dict[str, object]) -> JSONResponse:
+    """422 naming `body` with the line and column where the JSON stopped making sense (never the input)."""
+    loc = error.get("loc") or ()
+    pos = loc[-1] if isinstance(loc, tuple) and loc and isinstance(loc[-1], int) else 0
+    text = doc.decode("utf-8", "replace") if isinstance(doc, bytes) else doc if isinstance(doc, str) else ""
+    line, column = json_position(text, pos)
+    ctx = error.get("ctx")
+    reason = str(ctx.get("error", "")) if isinstance(ctx, dict) else ""
+    message = f"body: not valid JSON at line {line}, column {column}" + (f": {reason}" if reason else "")
+    return error_response(422, "invalid_input", message, "body")
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

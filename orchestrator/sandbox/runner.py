@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -29,10 +29,22 @@ def _server(sandbox: SandboxLiveKit, host: str, port: int, log_level: str) -> uv
     return uvicorn.Server(config)
 
 
-async def serve_sandbox(sandbox: SandboxLiveKit, host: str, port: int) -> None:
-    """Serve until cancelled (or uvicorn exits), then close the sandbox's timers and clients."""
+class _EmbeddedServer(uvicorn.Server):
+    """A server that leaves the signals to the process's own: Ctrl-C stops the host, which stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_sandbox(sandbox: SandboxLiveKit, host: str, port: int, *, embedded: bool = False) -> None:
+    """Serve until cancelled (or uvicorn exits), then close the sandbox's timers and clients. `embedded`: in
+    another server's process (its Ctrl-C stops that server, which then cancels this one after its own stop)."""
+    server = _server(sandbox, host, port, "info")
+    if embedded:
+        server = _EmbeddedServer(server.config)
     try:
-        await _server(sandbox, host, port, "info").serve()
+        await server.serve()
     finally:
         await sandbox.aclose()
 

@@ -72,7 +72,8 @@ class SandboxLiveKit:
             routes=[
                 Route("/twirp/{rest:path}", self._twirp, methods=_ALL_METHODS),
                 *control.routes(self),
-            ]
+            ],
+            exception_handlers=control.EXCEPTION_HANDLERS,
         )
 
     def _on_room_closed(self, room_name: str) -> None:
@@ -139,6 +140,13 @@ class SandboxLiveKit:
     def reevaluate(self) -> None:
         """Re-check egress start conditions, e.g. after ``faults.start_signal`` was switched on."""
         self.worker.reevaluate_all()
+
+    def hold_webhooks(self) -> None:
+        """Keep webhooks queued (in order) until `release_webhooks()`: the receiver is not listening yet."""
+        self._webhooks.hold()
+
+    def release_webhooks(self) -> None:
+        self._webhooks.release()
 
     async def webhooks_idle(self) -> None:
         """Wait until every queued webhook was delivered or given up."""

@@ -85,6 +85,9 @@ class WebhookSender:
         self._queues: dict[tuple[str, str], asyncio.Queue[_Pending]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
+        self._open = asyncio.Event()
+        self._open.set()
+        self._released_at = 0.0
         self.sent: list[SentWebhook] = []
         self.dropped: list[api.WebhookEvent] = []
 
@@ -110,10 +113,20 @@ class WebhookSender:
                 except asyncio.QueueFull:
                     logger.warning("webhook queue full, dropping %s %s", event.event, event.id)
 
+    def hold(self) -> None:
+        """Queue events without sending them until `release()` (a receiver that is not listening yet)."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Send what `hold()` kept, in order; their age counts from here."""
+        self._released_at = time.monotonic()
+        self._open.set()
+
     async def _drain(self, url: str, key: str, queue: asyncio.Queue[_Pending]) -> None:
+        await self._open.wait()
         while not queue.empty():
             item = queue.get_nowait()
-            if time.monotonic() - item.enqueued_at > MAX_AGE:
+            if time.monotonic() - max(item.enqueued_at, self._released_at) > MAX_AGE:
                 logger.warning(
                     "webhook %s %s older than %ss, dropped", item.event.event, item.event.id, MAX_AGE
                 )
