@@ -59,22 +59,23 @@ def serve_env(cwd: Path, extra: Mapping[str, str] = ()) -> tuple[dict[str, str],
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ORCHESTRATOR_", "LIVEKIT_", "MUX_", "AWS_"))}
     env.update({"ORCHESTRATOR_PORT": str(port), "ORCHESTRATOR_SANDBOX_PORT": str(sandbox_port),
-                "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "250", "TERM": "dumb", "HOME": str(cwd)})
+                "PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "COLUMNS": "250", "TERM": "dumb"})
     env.update(extra)
     return env, port, sandbox_port
 
 
 @contextmanager
 def served(cwd: Path, command: str = SERVE, *, extra_env: Mapping[str, str] = (),
-           timeout_s: float = 60) -> Iterator[Served]:
-    """Run `command` with bash in `cwd` (a `.venv` link to the test venv is made there) until the service
-    answers and the sandbox's room `demo` is open in the service; stop it with SIGINT afterwards."""
-    if not (cwd / ".venv").exists():
+           timeout_s: float = 60, link_venv: bool = True) -> Iterator[Served]:
+    """Run `command` with bash in `cwd` until the service answers and the sandbox's room `demo` is open in
+    the service; stop it with SIGINT (to its whole process group) afterwards. `link_venv`: make `.venv` in
+    `cwd` a link to the venv running the tests (unless `command` makes its own)."""
+    if link_venv and not (cwd / ".venv").exists():
         (cwd / ".venv").symlink_to(VENV)
     env, port, sandbox_port = serve_env(cwd, extra_env)
     stderr_path = cwd / f"serve-{port}.log"
     with stderr_path.open("wb") as err:
-        proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=cwd, env=env,
+        proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env,
                                 stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
     handle = Served(proc, cwd, env, port, sandbox_port, stderr_path)
     try:
