@@ -154,6 +154,9 @@ class Container:
     async def _when_sandbox_ready(self, sandbox: LocalSandbox) -> None:
         try:
             await sandbox.ready()
+        except TimeoutError:
+            log.warning("the sandbox LiveKit's first webhooks were not delivered within 30 s: is %s reachable?",
+                        self.settings.public_url)
         finally:
             self.scheduler.modify_job(AUTORECORD_SWEEP, next_run_time=utcnow())
 
