@@ -103,6 +103,27 @@ def judge_preflight(checks: Sequence[Mapping[str, object]], required: bool) -> P
     return PreflightOutcome(verdict, len(checks) - len(failed), len(checks), failed)
 
 
+PREFLIGHT_SLACK = timedelta(seconds=30)
+"""How much older than the lead a passed preflight may be at the start: the timers' and the checks' own time."""
+
+
+def launch_wants_preflight(required: bool, reason: LaunchReason) -> bool:
+    """Only the first egress of a run whose broadcast requires its preflight may need one at launch (the
+    cheap gate: other launches read nothing more)."""
+    return required and reason == LaunchReason.START
+
+
+def preflight_is_fresh(events: Sequence[RunEvent], changed_at: datetime, now: datetime, lead: timedelta) -> bool:
+    """The run's last preflight passed, was made after the broadcast last changed (`changed_at`), and is no
+    older than the lead (plus `PREFLIGHT_SLACK`): the run may start on it. Otherwise (none yet, as for a run
+    created less than the lead before its start; a failure, which the producer may have fixed since; one made
+    before a reschedule) the preflight runs again at launch."""
+    last = next((e for e in reversed(events)
+                 if e.kind in (RunEventKind.PREFLIGHT, RunEventKind.PREFLIGHT_FAILED)), None)
+    return (last is not None and last.kind == RunEventKind.PREFLIGHT and last.at >= changed_at
+            and now - last.at <= lead + PREFLIGHT_SLACK)
+
+
 # ---- an egress that ended, a start that failed: end, heal or fail --------------------------------
 
 

@@ -73,9 +73,10 @@ class BroadcastService:
             preflight=lambda run: self._preflight.before_start(run)))
         self._preflight = BroadcastPreflight(store, gateway, probe, clock, public_url=public_url,
                                              announcements=self.announcements,
-                                             finished=self.timers.next_occurrence, layout_check=layout_check)
-        launcher = RunLauncher(store, egresses, gateway, clock, self.timers, self.announcements, instance=instance,
-                               policy=policy, public_url=public_url, storage=storage)
+                                             finished=self.timers.next_occurrence, lead=policy.preflight_lead,
+                                             layout_check=layout_check)
+        launcher = RunLauncher(store, egresses, gateway, clock, self.timers, self.announcements, self._preflight,
+                               instance=instance, policy=policy, public_url=public_url, storage=storage)
         healer = LiveRunHealer(store, egresses, clock, launcher, policy=policy)
         self.lifecycle = RunLifecycle(store, ledger, egresses, clock, self.timers, launcher, healer,
                                       self.announcements, instance=instance, policy=policy)

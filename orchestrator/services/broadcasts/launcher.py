@@ -27,6 +27,7 @@ from orchestrator.domain.runs import (
     BroadcastPolicy,
     Recovery,
     decide_launch_failed,
+    launch_wants_preflight,
     no_start_reason,
 )
 from orchestrator.services.egresses import EgressLedgerService
@@ -34,6 +35,7 @@ from orchestrator.services.ports import BroadcastStore, Clock, EgressGateway
 from orchestrator.services.threads import in_thread
 
 from .announce import RunAnnouncements
+from .preflight import BroadcastPreflight
 from .timers import RunTimers
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,14 @@ def egress_request(spec: BroadcastSpec, public_url: str, storage: S3Target | Non
 
 
 class RunLauncher:
-    """Starts egresses for runs this replica owns; a failed start is retried after the domain's backoff."""
+    """Starts egresses for runs this replica owns; a failed start is retried after the domain's backoff. A run
+    whose broadcast requires its preflight starts its first egress only on a recent passed one."""
 
     def __init__(self, store: BroadcastStore, egresses: EgressLedgerService, gateway: EgressGateway, clock: Clock,
-                 timers: RunTimers, announcements: RunAnnouncements, *, instance: str, policy: BroadcastPolicy,
-                 public_url: str, storage: S3Target | None) -> None:
+                 timers: RunTimers, announcements: RunAnnouncements, preflight: BroadcastPreflight, *,
+                 instance: str, policy: BroadcastPolicy, public_url: str, storage: S3Target | None) -> None:
         self._store, self._egresses, self._gateway, self._now = store, egresses, gateway, clock
-        self._timers, self._announce = timers, announcements
+        self._timers, self._announce, self._preflight = timers, announcements, preflight
         self._instance, self._policy, self._public_url, self._storage = instance, policy, public_url, storage
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -73,6 +76,8 @@ class RunLauncher:
             loaded = await in_thread(self._load, runs)
             ready = [r for r in [await self._ready(run, broadcast, reason) for run, broadcast in loaded]
                      if r is not None]
+            if any(launch_wants_preflight(b.spec.require_preflight, reason) for _, b in ready):
+                ready = await self._preflighted(ready, reason)
             if not ready:
                 return
             requests = [egress_request(b.spec, self._public_url, self._storage) for _, b in ready]
@@ -152,6 +157,15 @@ class RunLauncher:
                                 kind=RunEventKind.WAITING_FOR_PUBLISHER)
             return None
         return run, broadcast
+
+    async def _preflighted(self, ready: list[tuple[BroadcastRun, Broadcast]], reason: LaunchReason
+                           ) -> list[tuple[BroadcastRun, Broadcast]]:
+        """The runs that may start: those whose broadcast requires its preflight are checked all at once
+        (bounded by the probes' timeouts); one that fails has failed the run instead of starting."""
+        needing = [(run, b) for run, b in ready if launch_wants_preflight(b.spec.require_preflight, reason)]
+        verdicts = await asyncio.gather(*(self._preflight.at_launch(run, b) for run, b in needing))
+        refused = {run.id for (run, _), ok in zip(needing, verdicts, strict=True) if not ok}
+        return [(run, b) for run, b in ready if run.id not in refused]
 
     async def _launch_failed(self, run: BroadcastRun, egress_pk: str, reason: LaunchReason, message: str) -> None:
         decision = decide_launch_failed(run.attempts + 1, self._policy)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from orchestrator.domain.broadcasts import RUN_ACTIVE, Broadcast, BroadcastRun, RunChanges, RunEventKind, RunStatus
 from orchestrator.domain.callbacks import CallbackEventType
 from orchestrator.domain.errors import LiveKitError
 from orchestrator.domain.layouts import LAYOUT_NAMES, layout_url
-from orchestrator.domain.runs import PreflightOutcome, PreflightVerdict, judge_preflight
+from orchestrator.domain.runs import PreflightOutcome, PreflightVerdict, judge_preflight, preflight_is_fresh
 from orchestrator.services.ports import BroadcastStore, Clock, EgressGateway, LayoutCheck, RtmpProbe
 from orchestrator.services.threads import in_thread
 
@@ -21,13 +22,15 @@ Check = dict[str, object]
 class BroadcastPreflight:
     """Runs every check at once; the result is kept on the run it is for (the live one, else the next). The
     automatic preflight ahead of a run also announces a failure, and fails the run when its broadcast
-    requires the preflight to pass (`finished` then schedules the series' next run)."""
+    requires the preflight to pass (`finished` then schedules the series' next run); such a run with no
+    recent passed preflight (created less than `lead` before its start, started by hand) is checked as its
+    first egress launches (`at_launch`)."""
 
     def __init__(self, store: BroadcastStore, gateway: EgressGateway, probe: RtmpProbe, clock: Clock, *,
                  public_url: str, announcements: RunAnnouncements,
                  finished: Callable[[BroadcastRun], Awaitable[None]],
-                 layout_check: LayoutCheck | None = None) -> None:
-        self._store, self._gateway, self._probe, self._now = store, gateway, probe, clock
+                 lead: timedelta, layout_check: LayoutCheck | None = None) -> None:
+        self._store, self._gateway, self._probe, self._now, self._lead = store, gateway, probe, clock, lead
         self._public_url, self._layout_check = public_url, layout_check
         self._announce, self._finished = announcements, finished
 
@@ -49,24 +52,38 @@ class BroadcastPreflight:
         broadcast = await in_thread(self._store.get, run.broadcast_id)
         if broadcast is None:
             return
+        await self._judge(current, broadcast, [RunStatus.SCHEDULED])
+
+    async def at_launch(self, run: BroadcastRun, broadcast: Broadcast) -> bool:
+        """Before the first egress of a run whose broadcast requires its preflight: start on a recent passed
+        preflight, else run it now. False: it failed, and the run failed with the reasons instead of starting."""
+        events = await in_thread(self._store.events, run.id)
+        if preflight_is_fresh(events, broadcast.updated_at, self._now(), self._lead):
+            return True
+        return await self._judge(run, broadcast, [RunStatus.STARTING])
+
+    async def _judge(self, run: BroadcastRun, broadcast: Broadcast, fails_from: list[RunStatus]) -> bool:
+        """Run the checks and note them on the run; a failure is announced, and fails the run (from one of
+        `fails_from`) when the broadcast requires its preflight to pass. True if the run may go on."""
         checks = await self._checks(broadcast)
         outcome = judge_preflight(checks, required=broadcast.spec.require_preflight)
-        noted = await self._note(current, checks, outcome)
+        noted = await self._note(run, checks, outcome)
         if outcome.verdict == PreflightVerdict.PASSED:
-            return
+            return True
         failed = None
         if outcome.verdict == PreflightVerdict.FAILS_RUN:
             now = self._now()
-            failed = await in_thread(self._store.transition, run.id, [RunStatus.SCHEDULED], RunStatus.FAILED, now,
+            failed = await in_thread(self._store.transition, run.id, fails_from, RunStatus.FAILED, now,
                                      f"failed instead of starting: the broadcast requires its preflight to pass "
                                      f"({'; '.join(outcome.reasons)})",
                                      RunChanges(error=outcome.error, actual_end=now), kind=RunEventKind.FAILED)
         extra: dict[str, object] = {"reasons": list(outcome.reasons), "checks": checks,
                                     "require_preflight": broadcast.spec.require_preflight}
-        await self._announce.emit(CallbackEventType.BROADCAST_PREFLIGHT_FAILED, failed or noted or current, extra)
+        await self._announce.emit(CallbackEventType.BROADCAST_PREFLIGHT_FAILED, failed or noted or run, extra)
         if failed is not None:
             await self._announce.emit(CallbackEventType.BROADCAST_FAILED, failed)
             await self._finished(failed)
+        return outcome.verdict != PreflightVerdict.FAILS_RUN
 
     async def _checks(self, broadcast: Broadcast) -> list[Check]:
         checks: list[Check] = []
