@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .client import JsonOpt, UrlOpt, call, client, console, err, follow, print_json, table
+from .client import JsonOpt, UrlOpt, call, console, err, follow, print_json, table
 from .times import TimeError, parse_time, rfc3339, shown, zone
 
 broadcast_app = typer.Typer(help="Scheduled broadcasts to Mux Live Streams and RTMP.", no_args_is_help=True)
@@ -110,15 +110,12 @@ def list_(room: Annotated[str | None, typer.Option("--room")] = None,
     if as_json:
         print_json(result)
         return
-    out = table("id", "room", "layout", "state", "next run", "destinations")
-    with client(url) as http:  # the list has no runs: each active broadcast's next run comes from its detail
-        for b in result["items"]:
-            run = None
-            if b["state"] == "active":
-                detail = http.get(f"/v1/broadcasts/{b['id']}")
-                run = _next_run(detail.json()) if detail.status_code == 200 else None
-            out.add_row(b["id"], b["room_name"], b["layout"], b["state"],
-                        shown(run["planned_start"], _tz_of(b)) if run else "-", str(len(b["destinations"])))
+    out = table("id", "room", "layout", "state", "next run", "run", "destinations")
+    for b in result["items"]:
+        run = b.get("next_run")  # its planned start, status and time zone come with the page
+        out.add_row(b["id"], b["room_name"], b["layout"], b["state"],
+                    shown(run["planned_start"], run["timezone"]) if run else "-", run["status"] if run else "-",
+                    str(len(b["destinations"])))
     console.print(out)
 
 

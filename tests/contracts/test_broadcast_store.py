@@ -196,3 +196,21 @@ def test_runs_in_and_counts(store: BroadcastStore) -> None:
     assert [r.id for r in store.runs_in([RunStatus.SCHEDULED], starting_before=later(100))] == ["run_1"]
     assert [r.id for r in store.runs_in([RunStatus.STARTING, RunStatus.LIVE])] == ["run_3"]
     assert store.count_runs_by_status() == {"scheduled": 2, "live": 1}
+
+
+def test_next_runs_gives_each_broadcast_its_first_unfinished_run(store: BroadcastStore) -> None:
+    store.create(broadcast("brd_1"), run("run_1", "brd_1", seq=0), "scheduled")  # ended; its next is to come
+    store.add_run(run("run_2", "brd_1", seq=1, start=later(3600)), "next occurrence")
+    store.add_run(run("run_3", "brd_1", seq=2, start=later(7200)), "the one after")
+    store.transition("run_1", [RunStatus.SCHEDULED], RunStatus.ENDED, later(1), "ended")
+    store.create(broadcast("brd_2"), run("run_4", "brd_2"), "scheduled")  # live: the run under way
+    store.transition("run_4", [RunStatus.SCHEDULED], RunStatus.LIVE, later(2), "live")
+    store.create(broadcast("brd_3"), run("run_5", "brd_3"), "scheduled")  # every run finished: none
+    store.transition("run_5", [RunStatus.SCHEDULED], RunStatus.MISSED, later(3), "missed")
+    store.create(broadcast("brd_4"), None, "no run")
+    store.create(broadcast("brd_5"), run("run_6", "brd_5"), "scheduled")  # not asked for
+    found = store.next_runs(["brd_1", "brd_2", "brd_3", "brd_4", "brd_x"])
+    assert {b: (r.id, r.status) for b, r in found.items()} == {
+        "brd_1": ("run_2", RunStatus.SCHEDULED), "brd_2": ("run_4", RunStatus.LIVE)}
+    assert found["brd_1"] == store.run("run_2")
+    assert store.next_runs([]) == {}

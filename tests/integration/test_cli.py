@@ -134,6 +134,20 @@ def test_broadcast_start_times_and_update(service: ServiceThread, sandbox: Sandb
     assert json.loads(local.stdout)["start_at"].startswith("2099-12-01T17:00:00")
     listed = cli(service, "broadcast", "list")
     assert b["id"] in listed.stdout and "2099-12-01 17:00:00+00:00" in listed.stdout
+    page = json.loads(cli(service, "broadcast", "list", "--json").stdout)
+    item = next(i for i in page["items"] if i["id"] == b["id"])
+    assert "runs" not in item or item["runs"] is None  # the list carries the next run only, not every run
+    nxt = item["next_run"]
+    assert (nxt["status"], nxt["timezone"]) == ("scheduled", "UTC")
+    assert nxt["planned_start"].startswith("2099-12-01T17:00:00")
+    assert nxt["planned_end"].startswith("2099-12-01T17:01:00")
+    daily = cli(service, "broadcast", "schedule", "--room", "studio", "--duration", "60", "--cron", "0 18 * * *",
+                "--count", "3", "--timezone", "Europe/Berlin", "--start", "2099-12-01 00:00",
+                "--rtmp", "rtmp://127.0.0.1:1/live/k-7654321", "--json")
+    assert daily.returncode == 0, daily.stderr
+    listed = cli(service, "broadcast", "list", "--room", "studio")
+    assert json.loads(daily.stdout)["id"] in listed.stdout
+    assert "2099-12-01 18:00:00+01:00" in listed.stdout  # the recurrence's zone, with its offset
     bad = cli(service, "broadcast", "schedule", "--room", "studio", "--duration", "60", "--start", "soon")
     assert bad.returncode == 2 and "--start" in bad.stderr
     room = cli(service, "rooms", "create", "cli-room", "--json")

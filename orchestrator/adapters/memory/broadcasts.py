@@ -83,6 +83,14 @@ class MemoryBroadcastStore:
     def runs_of(self, broadcast_id: str) -> list[BroadcastRun]:
         return sorted((r for r in list(self._runs.values()) if r.broadcast_id == broadcast_id), key=lambda r: r.seq)
 
+    def next_runs(self, broadcast_ids: Sequence[str]) -> dict[str, BroadcastRun]:
+        wanted = set(broadcast_ids)
+        found: dict[str, BroadcastRun] = {}
+        for r in sorted(list(self._runs.values()), key=lambda r: r.seq):
+            if r.broadcast_id in wanted and not r.status.finished:
+                found.setdefault(r.broadcast_id, r)
+        return found
+
     def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
                 ) -> list[BroadcastRun]:
         wanted = set(statuses)

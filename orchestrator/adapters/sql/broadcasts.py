@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestrator.domain.broadcasts import (
+    RUN_FINISHED,
     Broadcast,
     BroadcastEvent,
     BroadcastRun,
@@ -125,6 +126,17 @@ class SqlBroadcastStore:
             rows = conn.execute(select(broadcast_runs).where(_runs.broadcast_id == broadcast_id)
                                 .order_by(_runs.seq)).all()
         return [to_run(r) for r in rows]
+
+    def next_runs(self, broadcast_ids: Sequence[str]) -> dict[str, BroadcastRun]:
+        if not broadcast_ids:
+            return {}
+        query = (select(broadcast_runs)
+                 .where(_runs.broadcast_id.in_(list(broadcast_ids)),
+                        _runs.status.not_in([s.value for s in RUN_FINISHED]))
+                 .order_by(_runs.broadcast_id, _runs.seq.desc()))
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
+        return {r.broadcast_id: to_run(r) for r in rows}  # the lowest seq of each comes last, and stays
 
     def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
                 ) -> list[BroadcastRun]:

@@ -12,7 +12,7 @@ from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas.broadcasts import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
 from orchestrator.api.schemas.common import ErrorOut
 from orchestrator.bootstrap import Container
-from orchestrator.domain.broadcasts import BroadcastState
+from orchestrator.domain.broadcasts import Broadcast, BroadcastRun, BroadcastState
 from orchestrator.logs import SECRETS
 
 router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[Depends(require_token)],
@@ -37,11 +37,16 @@ async def list_broadcasts(
     c: ContainerDep, room_name: str | None = None, state: BroadcastState | None = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> BroadcastPage:
+    """Broadcasts, newest first, each with its next run (`next_run`: under way or to come, or null)."""
     before = decode_cursor(cursor) if cursor else None
-    found = await run_in_threadpool(c.broadcasts.find, room_name=room_name, state=state, before=before,
-                                    limit=limit + 1)
-    page, more = found[:limit], len(found) > limit
-    return BroadcastPage(items=[BroadcastOut.of(b) for b in page],
+
+    def read() -> tuple[list[Broadcast], dict[str, BroadcastRun], bool]:
+        found = c.broadcasts.find(room_name=room_name, state=state, before=before, limit=limit + 1)
+        page = found[:limit]
+        return page, c.broadcasts.next_runs(page), len(found) > limit
+
+    page, next_runs, more = await run_in_threadpool(read)
+    return BroadcastPage(items=[BroadcastOut.of(b, next_run=next_runs.get(b.id)) for b in page],
                          next_cursor=encode_cursor(page[-1].created_at, page[-1].id) if more and page else None)
 
 

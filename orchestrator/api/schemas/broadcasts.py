@@ -124,6 +124,22 @@ class RunOut(BaseModel):
         )
 
 
+class NextRunOut(BaseModel):
+    """A broadcast's next run as lists show it: under way, or the one to come."""
+
+    id: str
+    seq: int
+    status: str
+    planned_start: datetime
+    planned_end: datetime
+    timezone: str  # the broadcast's IANA zone (its recurrence's; UTC for a one-off), to show the times in
+
+    @classmethod
+    def of(cls, run: BroadcastRun, b: Broadcast) -> NextRunOut:
+        return cls(id=run.id, seq=run.seq, status=run.status.value, planned_start=run.planned_start,
+                   planned_end=run.planned_end, timezone=b.spec.recurrence.timezone if b.spec.recurrence else "UTC")
+
+
 class BroadcastOut(BaseModel):
     id: str
     room_name: str
@@ -145,9 +161,11 @@ class BroadcastOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     runs: list[RunOut] | None = None
+    next_run: NextRunOut | None = None  # in lists only (the detail has every run)
 
     @classmethod
-    def of(cls, b: Broadcast, runs: list[RunOut] | None = None) -> BroadcastOut:
+    def of(cls, b: Broadcast, runs: list[RunOut] | None = None, next_run: BroadcastRun | None = None
+           ) -> BroadcastOut:
         s = b.spec
         rec = s.recurrence
         return cls(
@@ -161,6 +179,7 @@ class BroadcastOut(BaseModel):
             wait_for_publisher=s.wait_for_publisher, require_preflight=s.require_preflight, title=s.title,
             metadata=s.metadata, callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
+            next_run=NextRunOut.of(next_run, b) if next_run is not None else None,
         )
 
 

@@ -92,6 +92,10 @@ class BroadcastService:
              before: tuple[datetime, str] | None = None, limit: int = 50) -> list[Broadcast]:
         return self._store.find(room_name=room_name, state=state, before=before, limit=limit)
 
+    def next_runs(self, broadcasts: list[Broadcast]) -> dict[str, BroadcastRun]:
+        """The next run of each broadcast that has one (under way or to come), by id: one read for a page."""
+        return self._store.next_runs([b.id for b in broadcasts])
+
     def view(self, broadcast_id: str) -> BroadcastView:
         broadcast = self.get(broadcast_id)
         runs = [(r, self._store.events(r.id), self._store.egresses(r.id)) for r in self._store.runs_of(broadcast_id)]
