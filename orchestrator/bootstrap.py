@@ -187,6 +187,8 @@ class Container:
 
 
 def build(settings: Settings, *, migrate_db: bool = True) -> Container:
+    if (refusal := settings.refusal()) is not None:
+        raise SystemExit(refusal)  # `serve` says it before it listens; here for every other way in
     db = SqlDatabase(settings.database_url_resolved)
     if migrate_db:
         db.migrate()
@@ -199,7 +201,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     local_dir = settings.local_recordings_dir  # no S3 in sandbox mode: the embedded storage, <data_dir>/recordings
     if local_dir is not None:
         local_dir.mkdir(parents=True, exist_ok=True)
-    can_record = storage is not None or local_dir is not None  # else file, HLS and image outputs are refused
+    can_record = settings.can_record  # else file, HLS and image outputs are refused
     api_token = resolve_api_token(settings)
     SECRETS.add(target.api_secret, api_token, storage.secret if storage else None,
                 storage.access_key if storage else None)

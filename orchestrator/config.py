@@ -126,5 +126,21 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def can_record(self) -> bool:
+        """Somewhere to keep recordings: S3, or a local directory (the embedded one in sandbox mode). Without
+        it, file, HLS and image outputs are refused."""
+        return bool(self.s3_bucket) or self.local_recordings_dir is not None
+
+    def refusal(self) -> str | None:
+        """Why the service must not start with these settings, naming what to set; None when it may. `serve`
+        says it before it listens, and `bootstrap.build` refuses to build."""
+        if self.auto_record == "all" and not self.can_record:
+            return ("ORCHESTRATOR_AUTO_RECORD=all records every room to a file, but LIVEKIT_URL is set and no "
+                    "storage for recordings is configured: set ORCHESTRATOR_S3_BUCKET (with ORCHESTRATOR_S3_REGION, "
+                    "_ENDPOINT, _ACCESS_KEY, _SECRET as needed) or ORCHESTRATOR_RECORDINGS_DIR (a directory shared "
+                    "with LiveKit's egress workers), or set ORCHESTRATOR_AUTO_RECORD=off")
+        return None
+
+    @property
     def api_token_file(self) -> Path:
         return self.data_dir / "api-token"

@@ -38,7 +38,9 @@ def doctor(as_json: JsonOpt = False) -> None:
     except Exception as exc:  # pydantic's ValidationError: which variable is wrong
         _report([Finding("configuration", "failed", str(exc).splitlines()[0])], as_json)
         raise typer.Exit(1) from None
-    findings = [Finding("configuration", "ok", "loaded from the environment"), *run_checks(settings)]
+    refusal = settings.refusal()  # what serve would refuse to start with
+    findings = [Finding("configuration", "failed", refusal) if refusal else
+                Finding("configuration", "ok", "loaded from the environment"), *run_checks(settings)]
     _report(findings, as_json)
     if not all(f.ok for f in findings):
         raise typer.Exit(1)

@@ -20,6 +20,9 @@ def serve(
     from orchestrator.api.app import create_app
 
     settings = serve_settings(host, port)
+    if (refusal := settings.refusal()) is not None:
+        err.print(f"orchestrator serve: {refusal}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
     run_server(create_app(settings), settings)
 
 

@@ -60,6 +60,14 @@ def require_storage(available: bool, field: str) -> None:
         raise InvalidInput(field, NO_STORAGE)
 
 
+def require_storage_for(request: EgressRequest, available: bool, field: str) -> EgressRequest:
+    """`request` itself, unless it writes files while there is no storage: then InvalidInput naming `field`
+    and the settings to set. Nothing that writes files goes to LiveKit without somewhere to keep them."""
+    if request.writes_files:
+        require_storage(available, field)
+    return request
+
+
 @dataclass(frozen=True)
 class FileOutput:
     filepath: str = ""

@@ -80,6 +80,21 @@ def retry_delay(attempts: int, base: timedelta) -> timedelta:
     return timedelta(seconds=backoff_s(attempts, base.total_seconds(), 32 * base.total_seconds()))
 
 
+def next_retry(attempts: int, max_attempts: int, base: timedelta, now: datetime, *,
+               for_good: bool = False) -> datetime | None:
+    """When a claim whose start failed `attempts` times is tried again: None once the attempts are spent, or
+    when the failure is for good (what it asks cannot start as it stands: a wrong rule, files and no storage)."""
+    if for_good or attempts >= max_attempts:
+        return None
+    return now + retry_delay(attempts, base)
+
+
+def refused(claim: RecordingClaim, reason: str) -> RecordingClaim:
+    """A claim that cannot start as it stands, before any call: FAILED for good (never retried, no ledger row),
+    with the reason the session shows."""
+    return replace(claim, state=ClaimState.FAILED, error=reason[:2000], retry_at=None, egress_pk=None)
+
+
 @dataclass(frozen=True)
 class RoomRequest:
     """A POST /v1/rooms that asked LiveKit to start a rule's composite itself (CreateRoom auto egress)."""

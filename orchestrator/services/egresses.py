@@ -27,7 +27,7 @@ from orchestrator.domain.errors import (
     NotFound,
 )
 from orchestrator.domain.ids import new_egress_pk
-from orchestrator.domain.requests import EgressRequest, check_stream_url, require_storage, validate
+from orchestrator.domain.requests import EgressRequest, check_stream_url, require_storage_for, validate
 
 from .changes import ChangeFeed
 from .group_commit import GroupCommit
@@ -95,8 +95,7 @@ class EgressLedgerService:
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
-        if request.writes_files:
-            require_storage(self._can_record, "outputs")
+        require_storage_for(request, self._can_record, "outputs")
         [record] = await in_thread(self.prepare, [request])
         return await self.launch(record, request)
 

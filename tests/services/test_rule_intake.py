@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from orchestrator.adapters.memory import StartFailure
 from orchestrator.domain.egress import EgressKind, EgressStatus
 from orchestrator.domain.events import WebhookNotice
-from orchestrator.domain.rules import ActionKind, CompositeAction, RoomMatch, Rule, TracksAction
-from orchestrator.domain.sessions import ClaimState, RecordingClaim, SessionSource
+from orchestrator.domain.rules import ActionKind, CompositeAction, RoomFacts, RoomMatch, Rule, TracksAction
+from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource
 
 from .world import World, build_world, settle
 
@@ -209,3 +211,56 @@ async def test_room_started_is_recorded_the_slow_way_when_planning_fails(
     await settle()
     [claim] = claims_of(world, "fallback")
     assert claim.state == ClaimState.STARTED and world.livekit.calls.count("StartRoomCompositeEgress") == 1
+
+
+async def test_rules_stored_before_storage_was_removed_fail_their_claims_for_good() -> None:
+    """A real LiveKit and no storage any more: what writes files never reaches LiveKit; each claim is FAILED,
+    never retried, with a reason naming the settings, on every path (webhook, sweep, tracks, retries)."""
+    world = build_world(can_record=False)
+    try:
+        now = world.clock()
+        for rule in (Rule(id="rul_mp4", name="classes", match=RoomMatch(name_glob="class-*"),
+                          composite=CompositeAction()),
+                     Rule(id="rul_tracks", name="tracks", match=RoomMatch(name_glob="class-*"),
+                          tracks=TracksAction())):
+            world.rules.create(replace(rule, created_at=now, updated_at=now))  # stored while there was storage
+        hint = ("ORCHESTRATOR_S3_BUCKET", "ORCHESTRATOR_RECORDINGS_DIR")
+
+        def refused(claim: RecordingClaim) -> bool:
+            return (claim.state == ClaimState.FAILED and claim.retry_at is None and claim.egress_pk is None
+                    and all(h in claim.error for h in hint))
+
+        room = world.livekit.add_room("class-1")  # room_started on the webhook fast path
+        await world.deliver()
+        [composite] = claims_of(world, "class-1")
+        assert refused(composite)
+        await world.submit(WebhookNotice(
+            id="EV_mic", event="track_published", created_at=now, room_name="class-1", room_sid=room.sid,
+            participant_identity="teacher", track_sid="TR_mic", payload={
+                "room": {"name": "class-1", "sid": room.sid}, "participant": {"identity": "teacher"},
+                "track": {"sid": "TR_mic", "type": "AUDIO", "mime_type": "audio/opus"}}))
+        assert len(claims_of(world, "class-1")) == 2 and all(refused(c) for c in claims_of(world, "class-1"))
+        world.livekit.add_room("class-2")
+        world.livekit.take_notices()  # its room_started is lost: the sweep finds the room
+        assert (await world.recorder.sweep()).recovered == 1
+        assert all(refused(c) for c in claims_of(world, "class-2"))
+        # a claim left to retry from before (its start had failed): the retry refuses it for good
+        late = world.livekit.add_room("class-3")
+        world.livekit.take_notices()
+        rule = world.rules.get("rul_mp4")
+        assert rule is not None
+        claim = world.recorder.claims.composite(rule, RoomFacts("class-3", late.sid), part=1)
+        world.sessions.open_sessions([(RoomSession(late.sid, "class-3", now, SessionSource.ROOM_STARTED),
+                                       [claim], None)])
+        world.sessions.fail_claim(claim.key, "LiveKit was unavailable", now + timedelta(seconds=5), now)
+        world.clock.advance(5)
+        assert (await world.recorder.sweep()).retried == 1
+        assert refused(claims_of(world, "class-3")[0]) and claims_of(world, "class-3")[0].attempts == 1
+        world.clock.advance(3600)
+        assert (await world.recorder.sweep()).retried == 0  # never retried
+        assert not [c for c in world.livekit.calls if c.startswith("Start")] and world.ledger.find() == []
+        [view] = world.recorder.sessions(room_name="class-1")  # what GET /v1/sessions shows
+        assert all(h in c.error for c in view.claims for h in hint)
+        assert room.sid == view.session.room_sid
+    finally:
+        await world.aclose()

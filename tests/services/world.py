@@ -69,7 +69,9 @@ async def settle() -> None:
         await asyncio.wait(pending)
 
 
-def build_world(*, record_all: bool = False, start_attempts: int = 3, max_attempts: int = 5) -> World:
+def build_world(*, record_all: bool = False, start_attempts: int = 3, max_attempts: int = 5,
+                can_record: bool = True) -> World:
+    """The services on the fakes; `can_record=False`: a real LiveKit and no storage (files are refused)."""
     db = MemoryDatabase()
     clock = FakeClock()
     livekit = FakeLiveKit(clock)
@@ -83,12 +85,13 @@ def build_world(*, record_all: bool = False, start_attempts: int = 3, max_attemp
 
     changes.on_egress_change(hear)
     egresses = EgressLedgerService(ledger, livekit, clock, changes, start_attempts=start_attempts,
-                                   retry_backoff_s=0.0)
+                                   retry_backoff_s=0.0, can_record=can_record)
     reconciler = Reconciler(ledger, livekit, egresses, clock, start_deadline=timedelta(seconds=60))
     recorder = AutoRecorder(rules, sessions, ledger, egresses, livekit, clock, AutoRecordSettings(
         storage=S3Target(bucket="recordings", region="us-east-1"), public_url="http://orchestrator.test",
         record_all=record_all, cap=timedelta(minutes=10), rollover_margin=timedelta(seconds=30),
-        retry_base=timedelta(seconds=5), max_attempts=max_attempts, lease=timedelta(seconds=180)))
+        retry_base=timedelta(seconds=5), max_attempts=max_attempts, lease=timedelta(seconds=180),
+        can_record=can_record))
     changes.on_notice(recorder.on_notice)
     changes.on_egress_change(recorder.on_egress_change)
     intake = WebhookIntake(MemoryWebhookIntakeStore(db), changes, clock, recorder.intake)

@@ -12,7 +12,15 @@ from typing import Any
 from orchestrator.domain.egress import EgressKind, EgressRecord, EgressStatus, Origin
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
 from orchestrator.domain.layouts import BUILTIN_LAYOUTS, layout_url
-from orchestrator.domain.requests import EgressRequest, FileOutput, FileType, HlsOutput, Preset, S3Target
+from orchestrator.domain.requests import (
+    EgressRequest,
+    FileOutput,
+    FileType,
+    HlsOutput,
+    Preset,
+    S3Target,
+    require_storage_for,
+)
 from orchestrator.domain.rules import (
     ActionKind,
     ParticipantKind,
@@ -22,7 +30,7 @@ from orchestrator.domain.rules import (
     render_path,
     track_extension,
 )
-from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, TrackSnapshot, claim_key, retry_delay
+from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, TrackSnapshot, claim_key, next_retry
 
 from ..egresses import EgressLedgerService
 from ..group_commit import GroupCommit
@@ -124,7 +132,8 @@ class Claims:
         return claims
 
     def request_of(self, claim: RecordingClaim) -> EgressRequest:
-        """The EgressRequest a claim stands for, with the service's storage."""
+        """The EgressRequest a claim stands for, with the service's storage. InvalidInput (field `rule`, naming
+        the settings) when it writes files and the service has no storage: it must not reach LiveKit."""
         r = claim.request
         kind = EgressKind(r["kind"])
         layout, base_url = str(r.get("layout") or ""), ""
@@ -133,12 +142,12 @@ class Claims:
         file = (FileOutput(filepath=str(r["filepath"]), file_type=FileType(r["file_type"]))
                 if r.get("filepath") else None)
         hls = HlsOutput(filename_prefix=str(r["hls_prefix"])) if r.get("hls_prefix") else None
-        return EgressRequest(
+        return require_storage_for(EgressRequest(
             kind=kind, room_name=str(r["room_name"]), layout=layout, custom_base_url=base_url,
             audio_only=bool(r.get("audio_only")), preset=Preset(r["preset"]) if r.get("preset") else None,
             track_id=str(r.get("track_id", "")) if kind == EgressKind.TRACK else "",
             identity=str(r.get("identity", "")) if kind == EgressKind.PARTICIPANT else "",
-            file=file, hls=hls, storage=self._s.storage)
+            file=file, hls=hls, storage=self._s.storage), self._s.can_record, "rule")
 
     # ---- starting ----------------------------------------------------------------------------
 
@@ -172,7 +181,11 @@ class Claims:
 
     async def retry(self, claim: RecordingClaim) -> None:
         """A claim whose start failed or whose starter vanished: adopt what it may have made, else start."""
-        fingerprint = self.request_of(claim).fingerprint()
+        try:
+            fingerprint = self.request_of(claim).fingerprint()
+        except OrchestratorError as exc:  # e.g. storage removed since it was claimed: failed for good
+            await self.failed(claim, exc)
+            return
         made = await in_thread(self._ledger.find, room_name=claim.room_name, limit=200)
         for record in made:
             if (record.fingerprint == fingerprint and record.created_at >= claim.created_at
@@ -188,8 +201,8 @@ class Claims:
 
     async def failed(self, claim: RecordingClaim, exc: OrchestratorError) -> None:
         attempts = claim.attempts + 1
-        retry = (self._now() + retry_delay(attempts, self._s.retry_base)
-                 if attempts < self._s.max_attempts and not isinstance(exc, InvalidInput) else None)
+        retry = next_retry(attempts, self._s.max_attempts, self._s.retry_base, self._now(),
+                           for_good=isinstance(exc, InvalidInput))
         log.warning("automatic %s recording of %s (rule %s) did not start: %s%s", claim.action.value,
                     claim.room_name, claim.rule_id, exc.message, "; will retry" if retry else "")
         await in_thread(self._sessions.fail_claim, claim.key, exc.message, retry, self._now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orchestrator.domain.errors import LiveKitError, OrchestratorError
@@ -12,7 +12,14 @@ from orchestrator.domain.events import WebhookNotice
 from orchestrator.domain.ids import new_egress_pk
 from orchestrator.domain.intake import RoomOpened, RoomOpening
 from orchestrator.domain.rules import ParticipantKind, RoomFacts, kind_of, matching_rules
-from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource, TrackSnapshot
+from orchestrator.domain.sessions import (
+    ClaimState,
+    RecordingClaim,
+    RoomSession,
+    SessionSource,
+    TrackSnapshot,
+    refused,
+)
 
 from ..egresses import EgressLedgerService
 from ..ports import Clock, RoomGateway, SessionStore
@@ -69,9 +76,8 @@ class RoomIntake:
                 try:
                     request = self._claims.request_of(claim)
                     record = self._egresses.new_record(request, pk=claim.egress_pk, now=now)
-                except OrchestratorError as exc:  # never retried: the rule itself is wrong
-                    claims.append(replace(claim, state=ClaimState.FAILED, error=exc.message[:2000], retry_at=None,
-                                          egress_pk=None))
+                except OrchestratorError as exc:  # never retried: the rule is wrong, or there is no storage
+                    claims.append(refused(claim, exc.message))
                     continue
                 launches[claim.key] = Launch(claim, record, request)
                 claims.append(claim)
