@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import json
 import re
 import string
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -298,40 +297,6 @@ def track_extension(track_type: str, mime_type: str) -> str:
     if track_type.upper() == "AUDIO" or mime_type.lower().startswith("audio/"):
         return "ogg"
     return "mp4" if "h264" in mime_type.lower() else "webm"
-
-
-# ---- long recordings ---------------------------------------------------------------------------------
-
-
-def rollover_due(started_at: datetime, now: datetime, cap: timedelta, margin: timedelta) -> bool:
-    """A part should be replaced once it is within `margin` of the file cap."""
-    return now - started_at >= cap - margin
-
-
-@dataclass(frozen=True)
-class PartSpan:
-    part: int
-    started_at: datetime | None
-    ended_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Gap:
-    after_part: int
-    seconds: float
-
-
-def gaps_between(parts: list[PartSpan]) -> list[Gap]:
-    """Time not covered between consecutive parts (an overlap is no gap)."""
-    ordered = sorted(parts, key=lambda p: p.part)
-    found: list[Gap] = []
-    for prev, nxt in itertools.pairwise(ordered):
-        if prev.ended_at is None or nxt.started_at is None:
-            continue
-        seconds = (nxt.started_at - prev.ended_at).total_seconds()
-        if seconds > 0:
-            found.append(Gap(prev.part, round(seconds, 3)))
-    return found
 
 
 BUILTIN_RULE_NAME = "auto-record-all"

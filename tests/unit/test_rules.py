@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from orchestrator.domain.parts import PartSpan, gaps_between, rollover_due
 
 from orchestrator.domain.errors import InvalidInput
 from orchestrator.domain.rules import (
@@ -12,20 +13,17 @@ from orchestrator.domain.rules import (
     CompositeAction,
     ParticipantFilter,
     ParticipantKind,
-    PartSpan,
     RoomFacts,
     RoomMatch,
     Rule,
     TracksAction,
     all_rooms_rule,
-    gaps_between,
     is_subset,
     kind_of,
     match_room,
     matching_rules,
     participant_selected,
     render_path,
-    rollover_due,
     stored_match,
     track_extension,
     validate_rule,

@@ -54,8 +54,9 @@ class BroadcastCreate(Strict):
     max_duration_s: int | None = None
     recurrence: RecurrenceIn | None = None
     wait_for_publisher: bool = False
-    require_preflight: bool = Field(False, description="a failed automatic preflight fails the run (with the "
-                                                       "reasons) instead of starting it")
+    require_preflight: bool = Field(False, description="a failed preflight (the automatic one, or one made as "
+                                                       "the run starts when none passed recently) fails the run "
+                                                       "with the reasons instead of starting it")
     title: str = Field("", max_length=256)
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
     callback_urls: list[str] = Field(default_factory=list, max_length=5,

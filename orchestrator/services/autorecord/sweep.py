@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, replace
 
 from orchestrator.domain.egress import EgressRecord, EgressStatus, RoomSnapshot
 from orchestrator.domain.errors import LiveKitError
-from orchestrator.domain.rules import ActionKind, RoomFacts, Rule, render_path, rollover_due
+from orchestrator.domain.parts import rollover_due
+from orchestrator.domain.rules import ActionKind, RoomFacts, Rule, render_path
 from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource, claim_key
 
 from ..egresses import EgressLedgerService

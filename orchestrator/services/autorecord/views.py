@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from orchestrator.domain.egress import EgressRecord
 from orchestrator.domain.errors import NotFound
-from orchestrator.domain.rules import ActionKind, Gap, PartSpan, gaps_between
+from orchestrator.domain.parts import Gap, PartSpan, gaps_between
+from orchestrator.domain.rules import ActionKind
 from orchestrator.domain.sessions import RecordingClaim, RoomSession
 
 from ..ports import EgressLedger, SessionStore
