@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from orchestrator.domain.parts import PartSpan, gaps_between, rollover_due
 
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.parts import PartSpan, gaps_between, rollover_due
 from orchestrator.domain.rules import (
     ActionKind,
     CompositeAction,
