@@ -25,6 +25,7 @@ from livekit import api
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from orchestrator.domain.callbacks import shown_url
 from orchestrator.domain.requests import S3Target
 
 from .sql.engine import MIGRATIONS, normalise_url
@@ -147,10 +148,10 @@ def check_callback_url(url: str) -> Check:
     try:
         response = httpx.head(url, timeout=TIMEOUT_S)
     except httpx.HTTPError as exc:
-        return Check("callbacks", False, f"{url} did not answer ({type(exc).__name__})")
+        return Check("callbacks", False, f"{shown_url(url)} did not answer ({type(exc).__name__})")
     if response.status_code >= 500 or response.status_code == 404:
-        return Check("callbacks", False, f"{url} answered {response.status_code}")
-    return Check("callbacks", True, f"{url} answers")
+        return Check("callbacks", False, f"{shown_url(url)} answered {response.status_code}")
+    return Check("callbacks", True, f"{shown_url(url)} answers")
 
 
 def _sha256_b64(body: bytes) -> str:

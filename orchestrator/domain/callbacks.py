@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .backoff import backoff_s
 from .errors import InvalidInput
@@ -131,3 +131,12 @@ def check_callback_url(url: str, field: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(field, "must be an http:// or https:// URL")
     return url
+
+
+def shown_url(url: str) -> str:
+    """A callback URL as it may be shown (API answers, doctor): no credentials in it, no query (it may carry
+    a receiver's token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

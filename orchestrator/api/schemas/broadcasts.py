@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -18,6 +17,7 @@ from orchestrator.domain.broadcasts import (
     check_recurrence,
     parse_destination,
 )
+from orchestrator.domain.callbacks import shown_url
 from orchestrator.domain.layouts import parse_layout_options
 from orchestrator.domain.requests import Preset
 
@@ -178,7 +178,7 @@ class BroadcastOut(BaseModel):
             recurrence={"cron": rec.cron, "timezone": rec.timezone, "until": rec.until, "count": rec.count}
             if rec else None,
             wait_for_publisher=s.wait_for_publisher, require_preflight=s.require_preflight, title=s.title,
-            metadata=s.metadata, callback_urls=[_shown_url(u) for u in s.callback_urls], state=b.state.value,
+            metadata=s.metadata, callback_urls=[shown_url(u) for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
             next_run=NextRunOut.of(next_run, b) if next_run is not None else None,
         )
@@ -187,11 +187,3 @@ class BroadcastOut(BaseModel):
 class BroadcastPage(BaseModel):
     items: list[BroadcastOut]
     next_cursor: str | None
-
-
-def _shown_url(url: str) -> str:
-    """A callback URL as the API shows it: no credentials in it, no query (it may carry a token)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
