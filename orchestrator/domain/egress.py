@@ -192,6 +192,10 @@ def start_deadline_reason(deadline: timedelta) -> str:
     )
 
 
+# The first history row of a ledger row written before its start call leaves (by the API or for a claim won).
+START_REQUESTED = "start requested"
+
+
 class Origin(StrEnum):
     """How an egress entered the ledger."""
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from orchestrator.domain.backoff import backoff_s
 from orchestrator.domain.egress import (
+    START_REQUESTED,
     Applied,
     ChangeSource,
     EgressEvent,
@@ -36,7 +37,6 @@ from .threads import in_thread
 
 log = logging.getLogger(__name__)
 
-START_REQUESTED = "start requested"
 LOST = "LiveKit no longer knows this egress (its worker or server may have restarted)"
 # A start call's egress carries a `started_at` from LiveKit's clock; allow for skew between the clocks.
 _CLOCK_SKEW = timedelta(seconds=30)

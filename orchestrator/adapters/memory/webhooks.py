@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from orchestrator.domain.egress import Applied, ChangeSource, EgressRecord, Outcome, decide
+from orchestrator.domain.egress import START_REQUESTED, Applied, ChangeSource, EgressRecord, Outcome, decide
 from orchestrator.domain.events import WebhookRow
 from orchestrator.domain.intake import IntakeBatch, IntakeResult, RoomOpened
 from orchestrator.domain.sessions import ClaimState
@@ -13,8 +13,6 @@ from orchestrator.domain.sessions import ClaimState
 from .database import MemoryDatabase, Tables, require_aware
 from .ledger import adopt, append_event, changes_from, describe, guarded_update, insert_records
 from .sessions import open_sessions
-
-START_REQUESTED = "start requested"  # the first history row of a ledger row a claim won (as the services write)
 
 
 class MemoryWebhookStore:

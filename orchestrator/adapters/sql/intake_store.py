@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.domain.egress import Applied, ChangeSource, EgressRecord, Outcome, decide
+from orchestrator.domain.egress import START_REQUESTED, Applied, ChangeSource, EgressRecord, Outcome, decide
 from orchestrator.domain.intake import IntakeBatch, IntakeItem, IntakeResult, RoomOpened
 from orchestrator.domain.sessions import ClaimState
 
@@ -23,8 +23,6 @@ from .webhook_store import SqlWebhookStore, WebhookRows
 
 log = logging.getLogger(__name__)
 
-# The first history row of a ledger row written for a claim won (as EgressLedgerService writes its own).
-START_REQUESTED = "start requested"
 
 
 class SqlWebhookIntakeStore:
