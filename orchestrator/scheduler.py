@@ -18,6 +18,21 @@ from orchestrator.services.recordings import RecordingService
 
 log = logging.getLogger(__name__)
 
+
+class _OverlapIsExpected(logging.Filter):
+    """Every periodic job here runs one at a time and merges late runs on purpose (max_instances=1, coalesce):
+    a pass that outlasts its interval (a slow database, a busy machine) makes APScheduler skip the next one and
+    say so at WARNING. That is the design working, not something an operator should act on: say it at DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "maximum number of running instances reached" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_OverlapIsExpected())
+
 _WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
 _BROADCAST_HORIZON_S = 60.0
 

@@ -14,9 +14,16 @@ from orchestrator.config import Settings
 from orchestrator.layouts import routes as layouts
 from orchestrator.logs import protect
 
-from . import docs, errors
+from . import docs, errors, pages
 from .json_body import JsonBodies
-from .routes import broadcasts, egresses, health, webhooks
+from .pages import broadcasts as broadcast_pages
+from .pages import egresses as egress_pages
+from .pages import now, signin
+from .pages import recordings as recording_pages
+from .pages import rooms as room_pages
+from .pages import rules as rule_pages
+from .pages import settings as settings_page
+from .routes import broadcasts, egresses, events, health, identity, webhooks
 from .routes import recordings as recording_routes
 from .routes import rooms as room_routes
 from .routes import rules as rule_routes
@@ -82,5 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recording_routes.router)
     app.include_router(recording_routes.links)
     app.include_router(broadcasts.router)
+    app.include_router(events.router)
+    app.include_router(identity.router)
     app.include_router(layouts.router)
+    pages.install(app, signin.router, now.router, broadcast_pages.router, recording_pages.router, room_pages.router,
+                  rule_pages.router, egress_pages.router, settings_page.router)
     return app
