@@ -1,17 +1,13 @@
-"""Request dependencies: the container, the services routes use, and the bearer-token check."""
+"""Request dependencies: the container and the services routes use (who may call: `api/auth.py`)."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 
 from orchestrator.bootstrap import Container
 from orchestrator.services.autorecord import AutoRecorder
-
-_bearer = HTTPBearer(auto_error=False, description="ORCHESTRATOR_API_TOKEN")
 
 
 async def container(request: Request) -> Container:
@@ -30,12 +26,3 @@ async def autorecorder(c: ContainerDep) -> AutoRecorder:
 
 AutoRecorderDep = Annotated[AutoRecorder, Depends(autorecorder)]
 
-
-async def require_token(
-    c: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials.encode(), c.api_token.encode()
-    ):
-        raise HTTPException(401, "a valid 'Authorization: Bearer <token>' header is required",
-                            headers={"WWW-Authenticate": "Bearer"})

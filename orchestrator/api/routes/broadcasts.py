@@ -7,16 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.auth import ProducerDep, require
+from orchestrator.api.deps import ContainerDep
 from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas.broadcasts import BroadcastCreate, BroadcastOut, BroadcastPage, BroadcastUpdate, RunOut
 from orchestrator.api.schemas.common import ErrorOut
 from orchestrator.bootstrap import Container
 from orchestrator.domain.broadcasts import Broadcast, BroadcastRun, BroadcastState
+from orchestrator.domain.identity import Role
 from orchestrator.logs import SECRETS
 
-router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[Depends(require_token)],
-                   responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[Depends(require(Role.VIEWER))],
+                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
 def _show(c: Container, broadcast_id: str) -> BroadcastOut:
@@ -25,7 +27,7 @@ def _show(c: Container, broadcast_id: str) -> BroadcastOut:
 
 
 @router.post("", status_code=201, response_model=BroadcastOut)
-async def create_broadcast(body: BroadcastCreate, c: ContainerDep) -> BroadcastOut:
+async def create_broadcast(body: BroadcastCreate, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Schedule a broadcast (or start it now when `start_at` is left out)."""
     SECRETS.add(*(d.stream_key or "" for d in body.destinations), *(d.url or "" for d in body.destinations))
     broadcast = await c.broadcasts.create(body.to_spec())
@@ -58,7 +60,7 @@ async def show_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
 
 @router.patch("/{broadcast_id}", response_model=BroadcastOut,
               responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 502: {"model": ErrorOut}})
-async def update_broadcast(broadcast_id: str, body: BroadcastUpdate, c: ContainerDep) -> BroadcastOut:
+async def update_broadcast(broadcast_id: str, body: BroadcastUpdate, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Reschedule; while live, change the layout or add/remove destinations without interrupting the others."""
     SECRETS.add(*(d.stream_key or "" for d in body.add_destinations), *(d.url or "" for d in body.add_destinations))
     await c.broadcasts.update(
@@ -69,7 +71,7 @@ async def update_broadcast(broadcast_id: str, body: BroadcastUpdate, c: Containe
 
 
 @router.delete("/{broadcast_id}", response_model=BroadcastOut, responses={404: {"model": ErrorOut}})
-async def cancel_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
+async def cancel_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Cancel: no more runs; a live run is stopped."""
     await c.broadcasts.cancel(broadcast_id)
     return await run_in_threadpool(_show, c, broadcast_id)
@@ -77,7 +79,7 @@ async def cancel_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
 
 @router.post("/{broadcast_id}/start", response_model=BroadcastOut,
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
-async def start_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
+async def start_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Start the next scheduled run now."""
     await c.broadcasts.start_now(broadcast_id)
     return await run_in_threadpool(_show, c, broadcast_id)
@@ -85,14 +87,14 @@ async def start_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
 
 @router.post("/{broadcast_id}/stop", response_model=BroadcastOut,
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
-async def stop_broadcast(broadcast_id: str, c: ContainerDep) -> BroadcastOut:
+async def stop_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Stop the live run now; it ends when LiveKit reports the egress finished."""
     await c.broadcasts.stop(broadcast_id)
     return await run_in_threadpool(_show, c, broadcast_id)
 
 
 @router.post("/{broadcast_id}/preflight", responses={404: {"model": ErrorOut}})
-async def preflight_broadcast(broadcast_id: str, c: ContainerDep) -> dict[str, Any]:
+async def preflight_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> dict[str, Any]:
     """Check LiveKit, every destination (TCP/TLS and the RTMP handshake) and the layout page now."""
     checks = await c.broadcasts.preflight(broadcast_id)
     return {"ok": all(bool(ch["ok"]) for ch in checks), "checks": checks}

@@ -7,21 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.auth import ProducerDep, require
+from orchestrator.api.deps import ContainerDep
 from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas.common import ErrorOut
 from orchestrator.api.schemas.egresses import EgressCreate, EgressOut, EgressPage, EgressUpdate
 from orchestrator.api.schemas.layouts import resolve_layout
 from orchestrator.domain.egress import UNFINISHED, EgressStatus
+from orchestrator.domain.identity import Role
 from orchestrator.logs import SECRETS
 
-router = APIRouter(prefix="/v1/egresses", tags=["egresses"], dependencies=[Depends(require_token)],
-                   responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+router = APIRouter(prefix="/v1/egresses", tags=["egresses"], dependencies=[Depends(require(Role.VIEWER))],
+                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
 @router.post("", status_code=201, response_model=EgressOut,
              responses={502: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-async def start_egress(body: EgressCreate, c: ContainerDep) -> EgressOut:
+async def start_egress(body: EgressCreate, c: ContainerDep, who: ProducerDep) -> EgressOut:
     """Start an egress now. The egress is in the ledger before LiveKit is called."""
     request = body.to_request(c.storage, c.settings.public_url)
     SECRETS.add(*request.secrets())
@@ -59,13 +61,13 @@ async def show_egress(ref: str, c: ContainerDep) -> EgressOut:
 
 @router.post("/{ref}/stop", response_model=EgressOut,
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-async def stop_egress(ref: str, c: ContainerDep) -> EgressOut:
+async def stop_egress(ref: str, c: ContainerDep, who: ProducerDep) -> EgressOut:
     return EgressOut.of(await c.egresses.stop(ref))
 
 
 @router.patch("/{ref}", response_model=EgressOut,
               responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 502: {"model": ErrorOut}})
-async def update_egress(ref: str, body: EgressUpdate, c: ContainerDep) -> EgressOut:
+async def update_egress(ref: str, body: EgressUpdate, c: ContainerDep, who: ProducerDep) -> EgressOut:
     """Change the layout (UpdateLayout) or add/remove RTMP destinations (UpdateStream) of a running egress."""
     SECRETS.add(*body.add_stream_urls, *body.remove_stream_urls)
     if body.layout is not None:

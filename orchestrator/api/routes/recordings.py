@@ -8,15 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from orchestrator.api.deps import ContainerDep, require_token
+from orchestrator.api.auth import ProducerDep, require
+from orchestrator.api.deps import ContainerDep
 from orchestrator.api.pagination import decode_cursor, encode_cursor
 from orchestrator.api.schemas import ErrorOut
 from orchestrator.api.schemas.recordings import DownloadLinkOut, RecordingOut, RecordingPage, RetentionOut
 from orchestrator.domain.errors import InvalidInput
+from orchestrator.domain.identity import Role
 from orchestrator.domain.recordings import RecordingQuery, RecordingStatus
 
-router = APIRouter(prefix="/v1/recordings", tags=["recordings"], dependencies=[Depends(require_token)],
-                   responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+router = APIRouter(prefix="/v1/recordings", tags=["recordings"], dependencies=[Depends(require(Role.VIEWER))],
+                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 # Links handed out by /download: they carry their own expiring signature instead of the API token.
 links = APIRouter(prefix="/v1/recordings", tags=["recordings"], include_in_schema=False)
 
@@ -81,7 +83,7 @@ async def download_recording(
 
 @router.delete("/{recording_id}", response_model=RecordingOut,
                responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}})
-async def delete_recording(recording_id: str, c: ContainerDep) -> RecordingOut:
+async def delete_recording(recording_id: str, c: ContainerDep, who: ProducerDep) -> RecordingOut:
     """Delete the stored objects; the recording stays in the catalog as `deleted`."""
     return RecordingOut.of(await c.recordings.delete(recording_id))
 

@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from orchestrator.api.deps import AutoRecorderDep, require_token
+from orchestrator.api.auth import require
+from orchestrator.api.deps import AutoRecorderDep
 from orchestrator.api.schemas.common import ErrorOut
 from orchestrator.api.schemas.sessions import SessionList, SessionOut
+from orchestrator.domain.identity import Role
 
-router = APIRouter(prefix="/v1/sessions", tags=["sessions"], dependencies=[Depends(require_token)],
-                   responses={401: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+router = APIRouter(prefix="/v1/sessions", tags=["sessions"], dependencies=[Depends(require(Role.VIEWER))],
+                   responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
 
 
 @router.get("", response_model=SessionList)
