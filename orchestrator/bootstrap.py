@@ -41,6 +41,7 @@ from orchestrator.services.callbacks import CallbackService
 from orchestrator.services.changes import ChangeFeed
 from orchestrator.services.egresses import EgressLedgerService
 from orchestrator.services.intake import WebhookIntake
+from orchestrator.services.overview import Overview
 from orchestrator.services.ports import EgressLedger
 from orchestrator.services.reconcile import Reconciler
 from orchestrator.services.recordings import RecordingService
@@ -133,6 +134,7 @@ class Container:
     scheduler: AsyncIOScheduler
     broadcasts: BroadcastService
     autorecord: AutoRecorder
+    overview: Overview  # the console's Now page
     sandbox: LocalSandbox | None = None  # the sandbox LiveKit in this process (no LIVEKIT_URL)
     _delivery: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _sandbox_ready: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -240,6 +242,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         settings=settings, db=db, ledger=ledger, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
+        overview=Overview(broadcast_store, ledger, utcnow),
         reconciler=Reconciler(ledger, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s),
                               on_run=metrics.reconcile_runs.inc,
