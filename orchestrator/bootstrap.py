@@ -28,6 +28,7 @@ from orchestrator.adapters.sql.rules import SqlRuleStore
 from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
 from orchestrator.domain.broadcasts import RunStatus
+from orchestrator.domain.identity import SessionPolicy
 from orchestrator.domain.recordings import RecordingStatus
 from orchestrator.domain.requests import S3Target
 from orchestrator.local_sandbox import LocalSandbox
@@ -40,6 +41,7 @@ from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
 from orchestrator.services.changes import ChangeFeed
 from orchestrator.services.egresses import EgressLedgerService
+from orchestrator.services.identity import IdentityService
 from orchestrator.services.intake import WebhookIntake
 from orchestrator.services.overview import Overview
 from orchestrator.services.ports import EgressLedger
@@ -134,6 +136,7 @@ class Container:
     scheduler: AsyncIOScheduler
     broadcasts: BroadcastService
     autorecord: AutoRecorder
+    identity: IdentityService  # people, API keys, console sessions
     overview: Overview  # the console's Now page
     sandbox: LocalSandbox | None = None  # the sandbox LiveKit in this process (no LIVEKIT_URL)
     _delivery: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -242,6 +245,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         settings=settings, db=db, ledger=ledger, gateway=gateway, livekit=target,
         verifier=LiveKitWebhookVerifier(target.api_key, target.api_secret), metrics=metrics,
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
+        identity=build_identity(settings, db),
         overview=Overview(broadcast_store, ledger, utcnow),
         reconciler=Reconciler(ledger, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s),
@@ -259,6 +263,14 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
     add_service_jobs(scheduler, settings, reconciler=container.reconciler, broadcasts=broadcasts,
                      recordings=recordings, autorecord=autorecord, keep_warm=container.keep_warm)
     return container
+
+
+def build_identity(settings: Settings, db: SqlDatabase) -> IdentityService:
+    """People, API keys and console sessions (in the shared database, so every replica sees them)."""
+    from orchestrator.adapters.sql.identity import SqlIdentityStore
+
+    return IdentityService(SqlIdentityStore(db), utcnow, sessions=SessionPolicy(
+        idle=timedelta(seconds=settings.session_idle_s), absolute=timedelta(seconds=settings.session_absolute_s)))
 
 
 async def check_layout_page(url: str) -> tuple[bool, str]:

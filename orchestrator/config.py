@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     broadcast_sweep_s: float = Field(2.0, gt=0)  # how often the database is checked for due work
     instance_id: str | None = None  # names this replica in claims; default host-pid
 
+    # Console sessions: signed out after this long without a request, and after the absolute limit in any case
+    session_idle_s: float = Field(12 * 3600.0, gt=0)
+    session_absolute_s: float = Field(7 * 24 * 3600.0, gt=0)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.domain.activity import Change, Position
 from orchestrator.domain.broadcasts import (
     Broadcast,
     BroadcastEvent,
@@ -37,6 +38,7 @@ from orchestrator.domain.egress import (
     RoomSnapshot,
 )
 from orchestrator.domain.events import WebhookRow
+from orchestrator.domain.identity import ApiKey, ConsoleSession, Person, Role
 from orchestrator.domain.intake import IntakeBatch, IntakeResult
 from orchestrator.domain.recordings import ObjectHead, Recording, RecordingEvent, RecordingQuery
 from orchestrator.domain.requests import EgressRequest
@@ -300,3 +302,58 @@ class LocalFiles(ObjectStore, Protocol):
     def file(self, key: str) -> Path | None:
         """The file a key names, or None when it is not there; StorageUnavailable if the key points
         outside the volume."""
+
+
+# ---- identity: people, API keys, console sessions, sign-in failures ------------------------------------------
+
+
+class IdentityStore(Protocol):
+    """Who may sign in or call the API. Secrets are never stored: sessions and keys by their SHA-256 digest,
+    passwords as argon2id hashes. Removing or disabling a person deletes their sessions in the same write."""
+
+    def add_person(self, person: Person) -> Person:
+        """Raises Conflict when the name is taken."""
+    def person(self, name: str) -> Person | None: ...
+    def people(self) -> list[Person]:
+        """By name."""
+    def update_person(self, name: str, *, role: Role | None = None, password_hash: str | None = None,
+                      disabled: bool | None = None) -> Person | None:
+        """Change what is given; disabling also deletes the person's sessions. None when there is no such
+        person."""
+    def remove_person(self, name: str, now: datetime) -> bool:
+        """Delete the person and their sessions, and revoke the keys they made (at `now`)."""
+
+    def add_key(self, key: ApiKey) -> ApiKey: ...
+    def key_by_digest(self, digest: str) -> tuple[ApiKey, Person | None] | None:
+        """The key with this digest (revoked or not) and its creator as a person (None if not a person)."""
+    def keys(self, *, creator: str | None = None) -> list[ApiKey]:
+        """Newest first; only `creator`'s when given."""
+    def revoke_key(self, key_id: str, now: datetime) -> ApiKey | None:
+        """Revoke (idempotent); None when there is no such key."""
+    def key_used(self, key_id: str, now: datetime) -> None: ...
+
+    def add_session(self, session: ConsoleSession) -> None: ...
+    def session(self, digest: str) -> tuple[ConsoleSession, Person] | None:
+        """The session and its person (even when expired or the person is disabled: the caller decides)."""
+    def touch_session(self, session: ConsoleSession) -> None:
+        """Store a session's new `seen_at` and `expires_at`."""
+    def end_session(self, digest: str) -> bool: ...
+    def end_sessions_before(self, now: datetime) -> int:
+        """Delete expired sessions; how many."""
+
+    def sign_in_failures(self, scopes: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """Failures per scope ('name:alice', 'address:10.0.0.1') at or after `since`."""
+    def add_sign_in_failure(self, scopes: Sequence[str], at: datetime, forget_before: datetime) -> None:
+        """Record one failure under each scope, and forget those scopes' failures before `forget_before`."""
+    def clear_sign_in_failures(self, scope: str) -> None: ...
+
+
+# ==== the live event stream (GET /v1/events) =========================================================
+
+
+class ChangesSince(Protocol):
+    """One kind of record's changes across every replica, read from the shared database."""
+
+    def __call__(self, after: Position, limit: int) -> list[Change]:
+        """Records whose (updated_at, id) is after `after`, oldest first, at most `limit`."""
+        ...

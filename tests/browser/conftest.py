@@ -103,3 +103,16 @@ def artifacts_dir() -> Path:
     """Screenshots go here (the directory ignores its own contents)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One `orchestrator serve` on embedded defaults for the session, with people admin, producer and viewer
+    (password tests.browser.console.PASSWORD). Yields the `Served` handle (its `url`, `token`)."""
+    from tests.browser.console import PEOPLE, add_person
+    from tests.integration.served import served
+
+    with served(tmp_path_factory.mktemp("console")) as service:
+        for name, role in PEOPLE.items():
+            add_person(service, name, role)
+        yield service
