@@ -101,6 +101,12 @@ class RecordingService:
     async def local_file(self, recording_id: str, expires: int, sig: str, key: str = "") -> LocalFile:
         return await self._links.local_file(recording_id, expires, sig, key)
 
+    async def media(self, recording_id: str, key: str = "") -> LocalFile | DownloadLink:
+        return await self._links.media(recording_id, key)
+
+    async def playlist_for(self, recording_id: str, segment_link: Callable[[str], str]) -> str:
+        return await self._links.playlist_for(recording_id, segment_link)
+
     # ---- deletion and retention ----------------------------------------------------------------
 
     async def delete(self, recording_id: str, reason: str = "deleted through the API") -> Recording:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from urllib.parse import quote, urlencode
 
 from orchestrator.domain.errors import NotFound, StorageUnavailable
 from orchestrator.domain.recordings import (
+    Recording,
     RecordingKind,
     StorageKind,
     content_type_for,
@@ -17,6 +19,7 @@ from orchestrator.domain.recordings import (
     ensure_downloadable,
     link_signature,
     link_valid,
+    playlist_segments,
     rewrite_playlist,
 )
 from orchestrator.services.ports import Clock, RecordingStore
@@ -84,18 +87,49 @@ class RecordingLinks:
         """The HLS playlist with every segment link signed until the playlist link expires."""
         self.check_signed(recording_id, "playlist", expires, sig)
         recording = await load(self._store, recording_id)
+        remaining = max(1, expires - int(self._clock().timestamp()))
+        return await self._playlist(recording, remaining,
+                                    lambda key: self._signed_url(recording.id, "content", expires, key))
+
+    async def playlist_for(self, recording_id: str, segment_link: Callable[[str], str]) -> str:
+        """The HLS playlist for a caller already allowed to read recordings (a signed-in person): segments on
+        the local volume through `segment_link(key)`, those in S3 presigned for `link_expiry_s`."""
+        return await self._playlist(await load(self._store, recording_id), self.link_expiry_s, segment_link)
+
+    async def _playlist(self, recording: Recording, expires_s: int, local_link: Callable[[str], str]) -> str:
         ensure_downloadable(recording)
+        if recording.kind != RecordingKind.HLS:
+            raise NotFound(f"recording {recording.id} is not an HLS playlist")
         store = self._storage.of(recording)
         text = await in_thread(store.read_text, recording.bucket, recording.key)
         if text is None:
             raise StorageUnavailable(f"{describe_object(recording)} could not be read")
-        remaining = max(1, expires - int(self._clock().timestamp()))
         if recording.storage == StorageKind.S3:
             s3 = self._storage.s3()
-            return rewrite_playlist(recording.key, text,
-                                    lambda key: s3.presign_get(recording.bucket, key, remaining))
-        return rewrite_playlist(recording.key, text,
-                                lambda key: self._signed_url(recording.id, "content", expires, key))
+            return rewrite_playlist(recording.key, text, lambda key: s3.presign_get(recording.bucket, key, expires_s))
+        return rewrite_playlist(recording.key, text, local_link)
+
+    async def media(self, recording_id: str, key: str = "") -> LocalFile | DownloadLink:
+        """For a caller already allowed to read recordings (a signed-in person): the recording's file, or with
+        `key` one segment its playlist names, as a local file to stream or a presigned link to an S3 object."""
+        recording = await load(self._store, recording_id)
+        ensure_downloadable(recording)
+        if key and key != recording.key:
+            store = self._storage.of(recording)
+            text = await in_thread(store.read_text, recording.bucket, recording.key) \
+                if recording.kind == RecordingKind.HLS else None
+            if key not in playlist_segments(recording.key, text or ""):
+                raise NotFound(f"recording {recording.id} has no segment {key!r}")
+        path_key = key or recording.key
+        if recording.storage == StorageKind.S3:
+            url = await in_thread(self._storage.s3().presign_get, recording.bucket, path_key, self.link_expiry_s,
+                                  filename=posixpath.basename(path_key))
+            return DownloadLink(url, self._clock() + timedelta(seconds=self.link_expiry_s))
+        local = self._storage.local
+        path = await in_thread(local.file, path_key) if local is not None else None
+        if path is None:
+            raise NotFound(f"recording {recording.id}: the file is no longer on the volume")
+        return LocalFile(path, content_type_for(path_key))
 
     async def local_file(self, recording_id: str, expires: int, sig: str, key: str = "") -> LocalFile:
         """The file (the recording, or one HLS segment of it with `key`) a signed local-content link reads."""
