@@ -15,12 +15,12 @@ from ..threads import in_thread
 from .claims import AutoRecordSettings, Claims, Launch
 from .intake import OpeningPlan, RoomIntake, room_facts
 from .rooms import RoomCreator
-from .rules import RuleBook
+from .rules import RuleBook, Trial
 from .sweep import Sweeper, SweepReport
 from .views import SessionView, SessionViews
 
 __all__ = ["AutoRecordSettings", "AutoRecorder", "Launch", "OpeningPlan", "RoomIntake", "SessionView",
-           "SweepReport"]
+           "SweepReport", "Trial"]
 
 ROOM_FINISHED = "room_finished"
 
@@ -69,6 +69,10 @@ class AutoRecorder:
 
     def list_rules(self) -> list[Rule]:
         return self.rules.all()
+
+    def try_rules(self, room_name: str, metadata: str = "") -> list[Trial]:
+        """Which rules would record a room of this name and metadata, and what (nothing is stored)."""
+        return self.rules.trial(RoomFacts(room_name, "RM_example", metadata))
 
     async def create_room(self, name: str, *, metadata: str = "", rule_ref: str | None = None,
                           empty_timeout: int = 0, departure_timeout: int = 0) -> tuple[CreatedRoom, Rule | None]:

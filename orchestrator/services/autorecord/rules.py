@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from orchestrator.domain.errors import Conflict, NotFound
 from orchestrator.domain.ids import new_id
-from orchestrator.domain.rules import BUILTIN_RULE_NAME, Rule, all_rooms_rule, validate_rule
+from orchestrator.domain.rules import (
+    BUILTIN_RULE_NAME,
+    RoomFacts,
+    Rule,
+    RuleMatch,
+    all_rooms_rule,
+    matching_rules,
+    render_path,
+    validate_rule,
+)
 
 from ..ports import Clock, RuleStore
 from ..threads import in_thread
 
 # A rule changed on another replica applies within this long; one changed here applies at once.
 _RULES_TTL = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A rule that would record a room: why it matches, and what it would write (paths for a first part now)."""
+
+    rule: Rule
+    match: RuleMatch
+    records: tuple[str, ...]
 
 
 class RuleBook:
@@ -59,6 +77,12 @@ class RuleBook:
         rules = self._store.list()
         return [*rules, self._builtin] if self._builtin is not None else rules
 
+    def trial(self, room: RoomFacts) -> list[Trial]:
+        """Which active rules would record `room` and what each would write: the intake's own matching
+        (`matching_rules` over the active rules), nothing stored or started."""
+        now = self._now()
+        return [Trial(rule, match, _records(rule, room, now)) for rule, match in matching_rules(self.active(), room)]
+
     def _refuse_builtin(self, rule_id: str) -> None:
         if self._builtin is not None and rule_id == self._builtin.id:
             raise Conflict(f"{BUILTIN_RULE_NAME} is the built-in rule of ORCHESTRATOR_AUTO_RECORD=all: set it to "
@@ -96,3 +120,18 @@ class RuleBook:
 
     def _changed(self) -> None:
         self._cache = None
+
+
+def _records(rule: Rule, room: RoomFacts, at: datetime) -> tuple[str, ...]:
+    out: list[str] = []
+    if (c := rule.composite) is not None:
+        what = f"composite, {c.layout} layout" + (", audio only" if c.audio_only else "")
+        if c.filepath is not None:
+            out.append(f"{what}: MP4 {render_path(c.filepath, room=room, at=at, rule=rule)}")
+        if c.hls_prefix is not None:
+            out.append(f"{what}: HLS {render_path(c.hls_prefix, room=room, at=at, rule=rule)}")
+    if rule.tracks is not None:
+        out.append(f"each published track: {rule.tracks.filepath}")
+    if rule.participants is not None:
+        out.append(f"each participant: {rule.participants.filepath}")
+    return tuple(out)
