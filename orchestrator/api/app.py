@@ -28,6 +28,7 @@ from .routes import recordings as recording_routes
 from .routes import rooms as room_routes
 from .routes import rules as rule_routes
 from .routes import sessions as session_routes
+from .security_headers import SecurityHeaders
 
 _frozen = False
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     docs.install(app)
     app.add_middleware(JsonBodies)  # /v1 bodies are JSON whatever the Content-Type says (curl -d: form)
+    app.add_middleware(SecurityHeaders)  # CSP and friends on every answer; inside the webhook endpoint
     app.add_middleware(webhooks.WebhookEndpoint)  # the hottest route, served in front of the framework
     app.include_router(health.router)
     app.include_router(webhooks.router)
