@@ -1,0 +1,165 @@
+"""The broadcast console pages over HTTP against `orchestrator serve` on embedded defaults: the form's errors are
+the API's 422 messages beside their fields, stream keys never reach a page, a viewer can change nothing, and the
+occurrence preview is the scheduler's own computation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from orchestrator.domain.broadcasts import BroadcastSpec, Recurrence, occurrence
+from tests.browser.console import add_person, session_cookies
+from tests.integration.served import Served, served
+
+SECRET_KEY = "sk-secret-123"
+RTMP_SECRET = "rtmp-path-key-987"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with served(Path(tmp_path_factory.mktemp("console-broadcasts"))) as s:
+        add_person(s, "producer", "producer")
+        add_person(s, "viewer", "viewer")
+        yield s
+
+
+def person(s: Served, name: str) -> httpx.Client:
+    return httpx.Client(base_url=s.url, cookies=session_cookies(s.url, name), timeout=30)
+
+
+@pytest.fixture(scope="module")
+def producer(service: Served) -> Iterator[httpx.Client]:
+    with person(service, "producer") as client:
+        yield client
+
+
+def csrf(client: httpx.Client, path: str = "/broadcasts") -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
+    assert match, f"no form on {path}"
+    return match.group(1)
+
+
+def field_error(html: str, field: str) -> str:
+    match = re.search(rf'<p class="error" id="err-{re.escape(field.replace(".", "-"))}">([^<]*)</p>', html)
+    return match.group(1).replace("&#39;", "'").replace("&#34;", '"') if match else ""
+
+
+def later(minutes: int, zone: str = "UTC") -> datetime:
+    return (datetime.now(ZoneInfo(zone)) + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+
+
+def local(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M")
+
+
+FORM: dict[str, Any] = {"room_name": "studio", "layout": "gallery", "timezone": "UTC", "start_mode": "now",
+                        "end_mode": "duration", "duration_min": "30", "repeat": "none",
+                        "dest_type_0": "mux", "dest_key_0": "mux-key-0123456789"}
+API: dict[str, Any] = {"room_name": "studio", "layout": "gallery", "max_duration_s": 1800,
+                       "destinations": [{"type": "mux", "stream_key": "mux-key-0123456789"}]}
+
+
+def api_422(s: Served, body: dict[str, Any]) -> tuple[str, str]:
+    answer = httpx.post(f"{s.url}/v1/broadcasts", json=body, headers={"Authorization": f"Bearer {s.token}"})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    return error["field"], error["message"]
+
+
+def test_form_errors_are_the_apis_422_beside_their_fields(service: Served, producer: httpx.Client) -> None:
+    start = later(60)
+    cases: list[tuple[dict[str, Any], dict[str, Any], str]] = [
+        ({"room_name": ""}, {"room_name": ""}, "room_name"),
+        ({"start_mode": "at", "start_local": local(start), "repeat": "cron", "cron": "61 25 * * *",
+          "count": "3"},
+         {"start_at": start.isoformat(), "recurrence": {"cron": "61 25 * * *", "timezone": "UTC", "count": 3}},
+         "recurrence.cron"),
+        ({"start_mode": "at", "start_local": local(start), "end_mode": "end",
+          "end_local": local(start - timedelta(minutes=5))},
+         {"start_at": start.isoformat(), "end_at": (start - timedelta(minutes=5)).isoformat(),
+          "max_duration_s": None}, "end_at"),
+        ({"dest_key_0": "not a key!"}, {"destinations": [{"type": "mux", "stream_key": "not a key!"}]},
+         "destinations.0.stream_key"),
+        ({"start_mode": "at", "start_local": "tomorrow"}, {"start_at": "tomorrow"}, "start_at"),
+        ({"opt_theme": "pink"}, {"layout_options": {"theme": "pink"}}, "layout_options.theme"),
+    ]
+    for form_change, api_change, field in cases:
+        api_field, message = api_422(service, {**API, **api_change})
+        assert api_field == field
+        page = producer.post("/broadcasts/new", data={**FORM, **form_change, "csrf_token": csrf(producer)})
+        assert page.status_code == 422, (field, page.status_code)
+        shown_as = "dest.0.stream_key" if field.startswith("destinations.0") else field
+        assert field_error(page.text, shown_as) == message, (field, message, page.text[:200])
+        assert "not a key!" not in page.text or field != "destinations.0.stream_key"  # keys are not sent back
+
+
+def test_stream_keys_never_reach_a_page(service: Served, producer: httpx.Client) -> None:
+    form = {**FORM, "csrf_token": csrf(producer), "title": "Secret test", "start_mode": "at",
+            "start_local": local(later(120)), "dest_type_0": "mux", "dest_key_0": SECRET_KEY,
+            "dest_type_1": "rtmp", "dest_url_1": f"rtmp://127.0.0.1:1935/live/{RTMP_SECRET}"}
+    created = producer.post("/broadcasts/new", data=form)
+    assert created.status_code == 303, created.text
+    page = created.headers["location"].split("?")[0]
+    broadcast_id = page.rsplit("/", 1)[1]
+    # a refused edit (the same key again) re-renders the form with what was typed: still no key
+    bad = producer.post(f"{page}/edit", data={"csrf_token": csrf(producer, page), "dest_type_0": "mux",
+                                              "dest_key_0": SECRET_KEY, "end_mode": "duration",
+                                              "duration_min": "-1", "timezone": "UTC", "start_mode": "at",
+                                              "start_local": form["start_local"]})
+    assert bad.status_code == 422
+    assert field_error(bad.text, "add_destinations") == ("add_destinations: that destination is already part of "
+                                                         "the broadcast")
+    pages = [page, f"{page}/edit", f"{page}/runs", "/broadcasts", "/broadcasts/rows", f"{page}?notice=created"]
+    for path in pages:
+        html = producer.get(path).text
+        assert broadcast_id in html or path.startswith("/broadcasts/rows") or path == "/broadcasts"
+        assert SECRET_KEY not in html and RTMP_SECRET not in html, path
+    assert SECRET_KEY not in bad.text and RTMP_SECRET not in bad.text
+    edit = producer.get(f"{page}/edit").text
+    assert "•••• set" in edit and 'type="password"' in edit
+    assert 'value=""' in edit.split('id="dest_key_0"')[1].split(">")[0] or 'value=""' in edit
+
+
+def test_viewer_sees_no_buttons_and_is_refused(service: Served, producer: httpx.Client) -> None:
+    created = producer.post("/broadcasts/new", data={**FORM, "csrf_token": csrf(producer), "start_mode": "at",
+                                                     "start_local": local(later(90))})
+    assert created.status_code == 303
+    page = created.headers["location"].split("?")[0]
+    with person(service, "viewer") as viewer:
+        html = viewer.get(page).text
+        assert "<h1>" in html and "<form" not in html.split('id="main"')[1].replace('class="filters" method="get"', "")
+        assert "New broadcast" not in viewer.get("/broadcasts").text
+        assert viewer.get("/broadcasts/new").status_code == 403
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        assert token  # the sign-out form: a real token of the viewer's session
+        for action in ("start", "stop", "cancel", "preflight", "layout", "destinations", "edit"):
+            forged = viewer.post(f"{page}/{action}", data={"csrf_token": token.group(1), "layout": "grid"})
+            assert forged.status_code == 403, action
+    # a cross-site post of a producer's session without the form's token
+    assert producer.post(f"{page}/cancel", data={}).status_code == 403
+    assert "cancelled" not in producer.get(page).text.split('id="broadcast-state"')[1][:30]
+
+
+def test_occurrences_are_the_schedulers(producer: httpx.Client) -> None:
+    zone = "Europe/Berlin"
+    start = later(10, zone)
+    query = {"timezone": zone, "start_mode": "at", "start_local": local(start), "repeat": "weekly",
+             "days": ["mon", "thu"], "weekly_time": "09:30", "count": "8", "duration_min": "45"}
+    html = producer.get("/broadcasts/occurrences", params=query).text
+    shown = re.findall(r'<time datetime="([^"]+)"', html)
+    spec = BroadcastSpec(room_name="x", destinations=(), start_at=start, max_duration_s=45 * 60,
+                         recurrence=Recurrence("30 9 * * mon,thu", zone, count=8))
+    expected, slot = [], occurrence(spec, 0)
+    while slot is not None and len(expected) < 5:
+        expected.append(slot[0].astimezone(UTC).isoformat().replace("+00:00", "Z"))
+        slot = occurrence(spec, len(expected), after=slot[0] + timedelta(seconds=1))
+    assert shown == expected and len(shown) == 5
+    bad = producer.get("/broadcasts/occurrences", params={**query, "repeat": "cron", "cron": "nope"}).text
+    assert "recurrence.cron: is not a valid cron expression" in bad
