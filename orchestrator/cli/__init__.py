@@ -12,11 +12,13 @@ from .broadcasts import broadcast_app
 from .client import Target
 from .doctor import doctor
 from .egresses import egress_app
+from .keys import keys_app
 from .recordings import recordings_app
 from .rooms import rooms_app
 from .rules import rules_app
 from .server import run_server, sandbox, serve, serve_settings
 from .sessions import sessions_app
+from .users import users_app
 
 app = typer.Typer(help="Egress Orchestrator: LiveKit egress, durably.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
@@ -51,6 +53,8 @@ app.command()(serve)
 app.command()(sandbox)
 app.command()(doctor)
 app.add_typer(recordings_app, name="recordings")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
 
 __all__ = ["app", "main", "run_server", "serve_settings"]
 

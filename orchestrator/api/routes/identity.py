@@ -1,4 +1,4 @@
-"""`/v1/users` (people, admin), `/v1/keys` (API keys) and `/v1/me` (the caller)."""
+"""`/v1/users` (people) and `/v1/keys` (API keys), both admin only, and `/v1/me` (the caller)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ _errors: dict[int | str, dict[str, object]] = {401: {"model": ErrorOut}, 403: {"
                                                422: {"model": ErrorOut}}
 users = APIRouter(prefix="/v1/users", tags=["identity"], dependencies=[Depends(require(Role.ADMIN))],
                   responses=_errors)
-keys = APIRouter(prefix="/v1/keys", tags=["identity"], responses=_errors)
+keys = APIRouter(prefix="/v1/keys", tags=["identity"], dependencies=[Depends(require(Role.ADMIN))],
+                 responses=_errors)
 router = APIRouter(tags=["identity"], responses=_errors)
 
 
@@ -59,21 +60,21 @@ async def remove_person(name: str, c: ContainerDep, who: AdminDep) -> Response:
 
 
 @keys.post("", status_code=201, response_model=NewKeyOut)
-async def create_key(body: KeyIn, c: ContainerDep, who: ViewerDep) -> NewKeyOut:
-    """A new API key with a role at most the caller's. `key` is shown this once (only its hash is kept)."""
+async def create_key(body: KeyIn, c: ContainerDep, who: AdminDep) -> NewKeyOut:
+    """A new API key (admins) with a role at most the caller's. `key` is shown this once (only its hash is kept)."""
     key, secret = await c.identity.create_key(who, body.name, body.role)
     return NewKeyOut(id=key.id, name=key.name, role=key.role, key=secret)
 
 
 @keys.get("", response_model=KeyList)
-async def list_keys(c: ContainerDep, who: ViewerDep) -> KeyList:
-    """Every key (admins) or the caller's own, newest first; never their secrets."""
+async def list_keys(c: ContainerDep, who: AdminDep) -> KeyList:
+    """Every key, newest first; never their secrets."""
     return KeyList(items=[KeyOut.of(k) for k in await c.identity.keys(who)])
 
 
 @keys.delete("/{key_id}", status_code=204, response_class=Response, responses={404: {"model": ErrorOut}})
-async def revoke_key(key_id: str, c: ContainerDep, who: ViewerDep) -> Response:
-    """Revoke a key (admins: any; others: their own). Refused everywhere within 2 seconds."""
+async def revoke_key(key_id: str, c: ContainerDep, who: AdminDep) -> Response:
+    """Revoke a key: every replica refuses it within 2 seconds."""
     await c.identity.revoke_key(who, key_id)
     return Response(status_code=204)
 
