@@ -117,7 +117,7 @@ class IdentityService:
 
     async def keys(self, who: Principal) -> list[ApiKey]:
         """Every key for an admin; one's own otherwise."""
-        return await in_thread(self._store.keys, creator=None if who.allows(Role.ADMIN) else self._owner(who))
+        return await in_thread(self._store.api_keys, creator=None if who.allows(Role.ADMIN) else self._owner(who))
 
     async def revoke_key(self, who: Principal, key_id: str) -> ApiKey:
         """Revoke a key (admins: any; others: their own). Every replica refuses it within KEY_CACHE_S."""

@@ -326,7 +326,7 @@ class IdentityStore(Protocol):
     def add_key(self, key: ApiKey) -> ApiKey: ...
     def key_by_digest(self, digest: str) -> tuple[ApiKey, Person | None] | None:
         """The key with this digest (revoked or not) and its creator as a person (None if not a person)."""
-    def keys(self, *, creator: str | None = None) -> list[ApiKey]:
+    def api_keys(self, *, creator: str | None = None) -> list[ApiKey]:
         """Newest first; only `creator`'s when given."""
     def revoke_key(self, key_id: str, now: datetime) -> ApiKey | None:
         """Revoke (idempotent); None when there is no such key."""

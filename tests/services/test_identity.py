@@ -154,7 +154,7 @@ async def test_a_key_is_stored_hashed_and_acts_with_its_role() -> None:
     service, store, _ = world()
     key, secret = await service.create_key(BOOTSTRAP_TOKEN, "ci", Role.PRODUCER)
     assert secret.startswith("eo_") and len(secret) > 40
-    assert key.digest == digest(secret) and secret not in repr(store.keys())
+    assert key.digest == digest(secret) and secret not in repr(store.api_keys())
     who = await service.key_caller(secret)
     assert who == Principal("ci", Role.PRODUCER, PrincipalKind.KEY, "api-token")
     assert await service.key_caller("eo_not-a-key") is None
@@ -227,11 +227,11 @@ async def test_last_used_is_written_at_most_once_a_minute() -> None:
     service, store, clock = world()
     _, secret = await service.create_key(BOOTSTRAP_TOKEN, "ci", Role.VIEWER)
     await service.key_caller(secret)
-    first = store.keys()[0].last_used_at
+    first = store.api_keys()[0].last_used_at
     assert first == clock()
     clock.advance(30)
     await service.key_caller(secret)
-    assert store.keys()[0].last_used_at == first
+    assert store.api_keys()[0].last_used_at == first
     clock.advance(31)
     await service.key_caller(secret)
-    assert store.keys()[0].last_used_at == clock()
+    assert store.api_keys()[0].last_used_at == clock()

@@ -83,7 +83,7 @@ class MemoryIdentityStore:
         key = next((k for k in self._keys.values() if k.digest == digest), None)
         return (key, self._people.get(key.creator)) if key else None
 
-    def keys(self, *, creator: str | None = None) -> list[ApiKey]:
+    def api_keys(self, *, creator: str | None = None) -> list[ApiKey]:
         found = [k for k in self._keys.values() if creator is None or k.creator == creator]
         return sorted(found, key=lambda k: (k.created_at, k.id), reverse=True)
 

@@ -97,7 +97,7 @@ class SqlIdentityStore:
             if row.p_name is not None else None
         return _key(row), creator
 
-    def keys(self, *, creator: str | None = None) -> list[ApiKey]:
+    def api_keys(self, *, creator: str | None = None) -> list[ApiKey]:
         query = select(api_keys).order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
         if creator is not None:
             query = query.where(api_keys.c.creator == creator)
