@@ -10,7 +10,7 @@
       if (isNaN(d)) return;
       var span = document.createElement("span");
       span.className = "muted local-time";
-      span.textContent = " (" + d.toLocaleString([], {dateStyle: "medium", timeStyle: "short", timeZoneName: "short"}) + " your time)";
+      span.textContent = " (" + d.toLocaleString([], {year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"}) + " your time)";
       el.after(span);
       el.dataset.done = "1";
     });
