@@ -68,7 +68,12 @@ def test_a_room_named_with_markup_shows_as_text_with_its_rule_and_recording(
         page_as: Any, console: Served, xss_room: str, artifacts_dir: Path) -> None:
     dialogs: list[str] = []
     page = page_as("viewer")
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.goto(f"{console.url}/rooms")
     assert page.get_by_role("link", name=xss_room).count() >= 1
     shoot(page, artifacts_dir, "console-rooms")

@@ -103,7 +103,12 @@ def test_a_viewer_sees_rules_and_can_try_them_but_has_no_buttons(page_as: Any, c
                                     "actions": {"composite": {}}})
     page = page_as("viewer")
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.goto(f"{console.url}/rules?room=lobby-1&metadata=")
     assert page.get_by_role("link", name="<i>italic</i> rule").count() == 2  # in the list and the trial
     assert page.get_by_role("button").all_inner_texts() == ["Sign out", "Try"]
