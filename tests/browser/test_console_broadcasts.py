@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from orchestrator.domain.broadcasts import BroadcastSpec, Recurrence
 from orchestrator.domain.recurrence_preview import next_occurrences
@@ -40,7 +41,7 @@ def shots(page: Any, artifacts_dir: Path, name: str) -> None:
 
 
 def status_text(page: Any) -> str:
-    return str(page.locator("#broadcast-live").inner_text())
+    return str(page.locator("#broadcast-status").inner_text())
 
 
 def test_weekly_form_preview_matches_the_scheduler(page: Any, console: Any, artifacts_dir: Path) -> None:
@@ -60,7 +61,7 @@ def test_weekly_form_preview_matches_the_scheduler(page: Any, console: Any, arti
     page.get_by_label("At (HH:MM)").fill("18:45")
     page.get_by_label("Number of runs").fill("12")
     page.get_by_label("Duration (minutes)").fill("30")
-    page.wait_for_function("document.querySelectorAll('#occurrence-list time').length === 5")
+    expect(page.locator("#occurrence-list time")).to_have_count(5)
     page.wait_for_timeout(600)  # the last keystroke's request (debounced) has answered
     shown = page.locator("#occurrence-list time").evaluate_all("els => els.map(e => e.getAttribute('datetime'))")
     spec = BroadcastSpec(room_name="demo", destinations=(), start_at=start.astimezone(UTC), max_duration_s=1800,
@@ -68,7 +69,7 @@ def test_weekly_form_preview_matches_the_scheduler(page: Any, console: Any, arti
     expected = [s.astimezone(UTC).isoformat().replace("+00:00", "Z") for s, _ in next_occurrences(spec)]
     assert shown == expected
     page.get_by_label("Layout", exact=True).select_option("crop")
-    page.wait_for_function("document.getElementById('layout-preview').src.includes('/layouts/crop/preview')")
+    expect(page.locator("#layout-preview")).to_have_attribute("src", re.compile(r"^/layouts/crop/preview\?"))
     shots(page, artifacts_dir, "broadcast-form")
     with page.expect_navigation():
         page.get_by_role("button", name="Create broadcast").click()
@@ -97,8 +98,7 @@ def test_scheduled_run_goes_live_changes_layout_and_stops(page: Any, console: An
         page.get_by_role("button", name="Create broadcast").click()
     assert "scheduled" in status_text(page)
     page.evaluate("window.__notReloaded = true")
-    page.wait_for_function("document.getElementById('run-status') && "
-                           "document.getElementById('run-status').textContent.trim() === 'live'", timeout=20_000)
+    expect(page.locator("#run-status")).to_have_text("live", timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True  # the status changed without a reload
     page.get_by_label(re.compile("^Layout")).select_option("grid")
     with page.expect_navigation():
@@ -116,7 +116,7 @@ def test_scheduled_run_goes_live_changes_layout_and_stops(page: Any, console: An
     with page.expect_navigation():
         page.get_by_role("button", name="Stop").click()
     assert dialogs == ["Stop the live run now?"]
-    page.wait_for_function("!document.getElementById('run-status')", timeout=15_000)
+    expect(page.locator("#run-status")).to_have_count(0, timeout=15_000)
     assert "ended" in page.locator("article.run").first.inner_text()
     assert SECRET_KEY not in page.content()
     shots(page, artifacts_dir, "broadcast-page-ended")

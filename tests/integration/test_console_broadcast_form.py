@@ -163,3 +163,31 @@ def test_occurrences_are_the_schedulers(producer: httpx.Client) -> None:
     assert shown == expected and len(shown) == 5
     bad = producer.get("/broadcasts/occurrences", params={**query, "repeat": "cron", "cron": "nope"}).text
     assert "recurrence.cron: is not a valid cron expression" in bad
+
+
+def test_edit_preflight_cancel_and_filters(service: Served, producer: httpx.Client) -> None:
+    room = "filters-room"
+    created = producer.post("/broadcasts/new", data={**FORM, "csrf_token": csrf(producer), "room_name": room,
+                                                     "start_mode": "at", "start_local": local(later(180))})
+    page = created.headers["location"].split("?")[0]
+    edit = producer.get(f"{page}/edit").text
+    start_local = re.search(r'id="start_local" name="start_local" value="([^"]*)"', edit)
+    assert start_local and start_local.group(1)
+    saved = producer.post(f"{page}/edit", data={"csrf_token": csrf(producer, page), "timezone": "UTC",
+                                                "start_mode": "at", "start_local": start_local.group(1),
+                                                "end_mode": "duration", "duration_min": "45", "layout": "gallery"})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("?notice=saved")
+    shown = producer.get(saved.headers["location"]).text
+    assert "Changes saved." in shown and "after 45.0 min" in shown
+    checked = producer.post(f"{page}/preflight", data={"csrf_token": csrf(producer, page)})
+    assert checked.status_code == 200 and "Preflight:" in checked.text
+    assert re.search(r"<strong>livekit</strong>", checked.text) and "<strong>layout</strong>" in checked.text
+    listed = producer.get("/broadcasts", params={"room": room}).text
+    assert page.rsplit("/", 1)[1] in listed and "(1 of" not in listed
+    assert page.rsplit("/", 1)[1] not in producer.get("/broadcasts", params={"room": "no-such-room"}).text
+    assert page.rsplit("/", 1)[1] not in producer.get("/broadcasts", params={"room": room, "state": "cancelled"}).text
+    cancelled = producer.post(f"{page}/cancel", data={"csrf_token": csrf(producer, page)})
+    assert cancelled.status_code == 303 and cancelled.headers["location"].endswith("?notice=cancelled")
+    assert page.rsplit("/", 1)[1] in producer.get("/broadcasts", params={"room": room, "state": "cancelled"}).text
+    again = producer.post(f"{page}/start", data={"csrf_token": csrf(producer, page)})
+    assert again.status_code == 409 and "is cancelled" in again.text

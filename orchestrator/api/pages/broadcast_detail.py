@@ -45,9 +45,10 @@ def _context(view: BroadcastView) -> dict[str, Any]:
     b = view.broadcast
     runs = sorted(view.runs, key=lambda r: r[0].seq, reverse=True)
     active = next((r for r, _, _ in runs if r.status in RUN_ACTIVE), None)
-    scheduled = any(r.status == RunStatus.SCHEDULED for r, _, _ in runs)
+    upcoming = min((r for r, _, _ in runs if r.status == RunStatus.SCHEDULED), key=lambda r: r.seq, default=None)
     return {"b": b, "runs": runs, "active": active, "zone": zone_of(b), "repeats": recurrence_words(b.spec.recurrence),
-            "can_start": b.state == BroadcastState.ACTIVE and active is None and scheduled,
+            "upcoming": upcoming,
+            "can_start": b.state == BroadcastState.ACTIVE and active is None and upcoming is not None,
             "can_stop": active is not None, "can_cancel": b.state == BroadcastState.ACTIVE,
             "live": active is not None and active.egress_pk is not None, "layouts": LAYOUT_CHOICES,
             "step_label": step_label, "explain": explain, "shown": shown, "shown_url": shown_url, "stamp": stamp}
@@ -73,8 +74,10 @@ async def broadcast_page(broadcast_id: str, request: Request, c: ContainerDep, w
 
 @router.get("/broadcasts/{broadcast_id}/runs", response_class=HTMLResponse)
 async def broadcast_runs(broadcast_id: str, request: Request, c: ContainerDep, who: ConsoleViewer) -> HTMLResponse:
-    """The live part of the page (status, controls, runs), re-fetched when a run or the broadcast changes."""
-    return await _page(request, c, who, broadcast_id, template="broadcast_live.html.j2")
+    """A live part of the page (`part`: status and controls, or the runs), re-fetched when a run or the
+    broadcast changes."""
+    return await _page(request, c, who, broadcast_id, template="broadcast_live.html.j2",
+                       part="status" if request.query_params.get("part") == "status" else "runs")
 
 
 async def _act(request: Request, c: Container, who: Any, broadcast_id: str, action: Awaitable[Any],
