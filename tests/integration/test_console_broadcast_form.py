@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator.domain.broadcasts import BroadcastSpec, Recurrence, occurrence
 from tests.browser.console import add_person, session_cookies
+from tests.harness import wait_until
 from tests.integration.served import Served, served
 
 SECRET_KEY = "sk-secret-123"
@@ -156,7 +157,8 @@ def test_occurrences_are_the_schedulers(producer: httpx.Client) -> None:
     shown = re.findall(r'<time datetime="([^"]+)"', html)
     spec = BroadcastSpec(room_name="x", destinations=(), start_at=start, max_duration_s=45 * 60,
                          recurrence=Recurrence("30 9 * * mon,thu", zone, count=8))
-    expected, slot = [], occurrence(spec, 0)
+    expected: list[str] = []
+    slot = occurrence(spec, 0)
     while slot is not None and len(expected) < 5:
         expected.append(slot[0].astimezone(UTC).isoformat().replace("+00:00", "Z"))
         slot = occurrence(spec, len(expected), after=slot[0] + timedelta(seconds=1))
@@ -191,3 +193,24 @@ def test_edit_preflight_cancel_and_filters(service: Served, producer: httpx.Clie
     assert page.rsplit("/", 1)[1] in producer.get("/broadcasts", params={"room": room, "state": "cancelled"}).text
     again = producer.post(f"{page}/start", data={"csrf_token": csrf(producer, page)})
     assert again.status_code == 409 and "is cancelled" in again.text
+
+
+def test_start_now_and_stop_from_the_page(service: Served, producer: httpx.Client) -> None:
+    created = producer.post("/broadcasts/new", data={**FORM, "csrf_token": csrf(producer), "room_name": "demo",
+                                                     "start_mode": "at", "start_local": local(later(240))})
+    page = created.headers["location"].split("?")[0]
+    started = producer.post(f"{page}/start", data={"csrf_token": csrf(producer, page)})
+    assert started.status_code == 303 and started.headers["location"].endswith("?notice=started")
+
+    def status() -> str:
+        html = producer.get(f"{page}/runs", params={"part": "status"}).text
+        found = re.search(r'id="run-status">([a-z]+)<', html)
+        return found.group(1) if found else ""
+
+    wait_until(lambda: status() == "live", timeout=15)
+    runs = producer.get(f"{page}/runs").text
+    assert "Started by hand" in runs and "<strong>Live</strong>" in runs
+    stopped = producer.post(f"{page}/stop", data={"csrf_token": csrf(producer, page)})
+    assert stopped.status_code == 303 and stopped.headers["location"].endswith("?notice=stopping")
+    wait_until(lambda: status() == "", timeout=15)
+    assert '<span class="badge ended">ended</span>' in producer.get(f"{page}/runs").text
