@@ -7,6 +7,10 @@ from a reverse proxy.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
@@ -185,6 +189,37 @@ def test_keys_of_a_removed_person_stop_working(service: Served) -> None:
             assert a.delete("/v1/users/hank").status_code == 204
         time.sleep(2.1)
         assert key.get("/v1/me").status_code == 401
+
+
+def cli(service: Served, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update({"ORCHESTRATOR_URL": service.url, "ORCHESTRATOR_API_TOKEN": service.token, "COLUMNS": "250"})
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], env=env, input=stdin,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_cli_adds_people_and_makes_lists_and_revokes_keys(service: Served) -> None:
+    added = cli(service, "users", "add", "kim", "--role", "producer", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert PASSWORD not in added.stdout + added.stderr
+    short = cli(service, "users", "add", "lou", "--password-stdin", stdin="short\n")
+    assert short.returncode == 1 and "password: at least 12 characters" in short.stderr
+    assert cli(service, "users", "set-role", "kim", "admin").returncode == 0
+    people = json.loads(cli(service, "users", "list", "--json").stdout)["items"]
+    assert {"name": "kim", "role": "admin"}.items() <= next(p for p in people if p["name"] == "kim").items()
+    assert cli(service, "users", "password", "kim", "--password-stdin", stdin="a brand new password\n").returncode == 0
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        assert sign_in(http, "kim", "a brand new password").status_code == 303
+    made = cli(service, "keys", "create", "nightly", "--role", "viewer")
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert secret.startswith("eo_") and "not shown again" in made.stderr
+    listed = cli(service, "keys", "list", "--json")
+    assert secret not in listed.stdout
+    key_id = next(k["id"] for k in json.loads(listed.stdout)["items"] if k["name"] == "nightly")
+    assert cli(service, "keys", "revoke", key_id).returncode == 0
+    assert cli(service, "users", "remove", "kim").returncode == 0
+    assert "kim" not in [p["name"] for p in json.loads(cli(service, "users", "list", "--json").stdout)["items"]]
 
 
 def test_sign_in_failures_are_throttled_per_name_with_retry_after(service: Served) -> None:
