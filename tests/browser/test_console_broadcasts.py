@@ -100,7 +100,7 @@ def test_scheduled_run_goes_live_changes_layout_and_stops(page: Any, console: An
     page.evaluate("window.__notReloaded = true")
     expect(page.locator("#run-status")).to_have_text("live", timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True  # the status changed without a reload
-    page.get_by_label(re.compile("^Layout")).select_option("grid")
+    page.locator("#live-layout").select_option("grid")
     with page.expect_navigation():
         page.get_by_role("button", name="Change layout").click()
     assert "Layout changed" in page.locator(".notice").inner_text()

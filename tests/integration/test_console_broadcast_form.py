@@ -214,3 +214,21 @@ def test_start_now_and_stop_from_the_page(service: Served, producer: httpx.Clien
     assert stopped.status_code == 303 and stopped.headers["location"].endswith("?notice=stopping")
     wait_until(lambda: status() == "", timeout=15)
     assert '<span class="badge ended">ended</span>' in producer.get(f"{page}/runs").text
+
+
+def test_list_pages_with_a_cursor(service: Served, producer: httpx.Client) -> None:
+    start = (datetime.now(UTC) + timedelta(hours=5)).isoformat()
+    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.token}"}) as api:
+        for i in range(27):
+            created = api.post("/v1/broadcasts", json={**API, "room_name": "paged", "title": f"paged-{i:02d}",
+                                                       "start_at": start})
+            assert created.status_code == 201, created.text
+    first = producer.get("/broadcasts", params={"room": "paged"}).text
+    titles = re.findall(r">(paged-\d\d)</a>", first)
+    assert titles == [f"paged-{i:02d}" for i in range(26, 1, -1)]  # newest first, 25 a page
+    older = re.search(r'<a href="(/broadcasts\?[^"]*cursor=[^"]+)">Older broadcasts</a>', first)
+    assert older
+    second = producer.get(older.group(1).replace("&amp;", "&")).text
+    assert re.findall(r">(paged-\d\d)</a>", second) == ["paged-01", "paged-00"]
+    assert "Older broadcasts" not in second
+    assert "Every" not in second and "Once" in second
