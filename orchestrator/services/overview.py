@@ -18,6 +18,8 @@ from .ports import BroadcastStore, EgressLedger
 
 _FAILED_EGRESS = frozenset({EgressStatus.FAILED, EgressStatus.ABORTED})
 _FAILED_RUN = frozenset({RunStatus.FAILED, RunStatus.MISSED})
+_LATE = timedelta(hours=1)  # a scheduled run this late is still shown (the sweep will start or miss it)
+_FAILED_READ = 1000  # failed runs read at most (the page shows the newest `limit`)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,15 @@ class Overview:
         now = self._now()
         since, until = now - self._window, now + self._window
         active = self._store.runs_in(RUN_ACTIVE)
-        scheduled = self._store.runs_in({RunStatus.SCHEDULED}, starting_before=until)
-        failed_runs = [r for r in self._store.runs_in(_FAILED_RUN) if (r.actual_end or r.updated_at) >= since]
+        # Windows of planned starts (an index range each), never every run the catalogue holds: scheduled runs
+        # from a little before now (one not claimed yet is still to start) to the end of the window; failed or
+        # missed runs that started at most a day before it (a run cannot last longer than the broadcast cap).
+        scheduled = self._store.runs_in({RunStatus.SCHEDULED}, starting_after=now - _LATE,
+                                        starting_before=until, limit=self._limit)
+        failed_runs = [r for r in self._store.runs_in(_FAILED_RUN, starting_after=since - self._window,
+                                                      starting_before=now, limit=_FAILED_READ)
+                       if (r.actual_end or r.updated_at) >= since]
+        failed_runs = sorted(failed_runs, key=lambda r: r.actual_end or r.updated_at, reverse=True)[: self._limit]
         broadcasts = self._broadcasts({r.broadcast_id for r in (*active, *scheduled, *failed_runs)})
         failures = [Failure("run", r.broadcast_id, b.spec.room_name if b else "", b.spec.title if b else "",
                             r.status.value, r.actual_end or r.updated_at, explain(r.error, r.status.value))

@@ -91,12 +91,13 @@ class MemoryBroadcastStore:
                 found.setdefault(r.broadcast_id, r)
         return found
 
-    def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
-                ) -> list[BroadcastRun]:
+    def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None,
+                starting_after: datetime | None = None, limit: int | None = None) -> list[BroadcastRun]:
         wanted = set(statuses)
         found = [r for r in list(self._runs.values()) if r.status in wanted
-                 and (starting_before is None or r.planned_start <= starting_before)]
-        return sorted(found, key=lambda r: r.planned_start)
+                 and (starting_before is None or r.planned_start <= starting_before)
+                 and (starting_after is None or r.planned_start >= starting_after)]
+        return sorted(found, key=lambda r: (r.planned_start, r.id))[:limit]
 
     def count_runs_by_status(self) -> dict[str, int]:
         return dict(Counter(r.status.value for r in list(self._runs.values())))

@@ -138,13 +138,18 @@ class SqlBroadcastStore:
             rows = conn.execute(query).all()
         return {r.broadcast_id: to_run(r) for r in rows}  # the lowest seq of each comes last, and stays
 
-    def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None
-                ) -> list[BroadcastRun]:
+    def runs_in(self, statuses: Iterable[RunStatus], *, starting_before: datetime | None = None,
+                starting_after: datetime | None = None, limit: int | None = None) -> list[BroadcastRun]:
         query = select(broadcast_runs).where(_runs.status.in_([s.value for s in statuses]))
         if starting_before is not None:
             query = query.where(_runs.planned_start <= starting_before)
+        if starting_after is not None:
+            query = query.where(_runs.planned_start >= starting_after)
+        query = query.order_by(_runs.planned_start, _runs.id)  # ix_broadcast_runs_due: (status, planned_start)
+        if limit is not None:
+            query = query.limit(limit)
         with self._db.read() as conn:
-            return [to_run(r) for r in conn.execute(query.order_by(_runs.planned_start)).all()]
+            return [to_run(r) for r in conn.execute(query).all()]
 
     def count_runs_by_status(self) -> dict[str, int]:
         with self._db.read() as conn:
