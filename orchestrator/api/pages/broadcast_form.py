@@ -15,7 +15,7 @@ from orchestrator.api.deps import ContainerDep
 from orchestrator.api.schemas.broadcasts import BroadcastCreate
 from orchestrator.bootstrap import Container
 from orchestrator.domain.broadcasts import Broadcast, BroadcastState
-from orchestrator.domain.errors import Conflict, InvalidInput, LiveKitError, NotFound
+from orchestrator.domain.errors import InvalidInput, NotFound, OrchestratorError
 from orchestrator.domain.recurrence_preview import WEEKDAYS, next_occurrences
 from orchestrator.domain.requests import Preset
 from orchestrator.logs import SECRETS
@@ -32,7 +32,7 @@ from .broadcast_fields import (
     update_body,
     zones,
 )
-from .broadcast_views import LAYOUT_CHOICES, form_values, preview_url
+from .broadcast_views import LAYOUT_CHOICES, form_values, preview_url, recurrence_words
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,7 +48,8 @@ def _page(request: Request, who: Any, *, values: dict[str, str], errors: dict[st
                   title=f"Edit {broadcast.spec.title or broadcast.spec.room_name}" if broadcast else "New broadcast",
                   v=values, errors=errors or {}, broadcast=broadcast, zones=zones(), weekdays=WEEKDAYS,
                   layouts=LAYOUT_CHOICES, presets=[p.value for p in Preset], rows=range(DESTINATION_ROWS),
-                  preview=preview_url(values.get("layout", "gallery"), options))
+                  preview=preview_url(values.get("layout", "gallery"), options),
+                  repeats=recurrence_words(broadcast.spec.recurrence) if broadcast else "")
 
 
 @router.get("/broadcasts/new", response_class=HTMLResponse)
@@ -70,6 +71,8 @@ async def create_broadcast(request: Request, c: ContainerDep, who: ConsoleProduc
             return RedirectResponse(f"/broadcasts/{broadcast.id}?notice=created", status_code=303)
         except InvalidInput as exc:
             outcome = Outcome(errors=rename_rows({exc.field: exc.message}, outcome.rows))
+        except OrchestratorError as exc:  # e.g. no storage to record to: said above the form
+            outcome = Outcome(errors={"form": exc.message})
     return _page(request, who, values=form.raw(), errors=outcome.errors, status_code=422)
 
 
@@ -133,6 +136,6 @@ async def save_broadcast(broadcast_id: str, request: Request, c: ContainerDep, w
             return RedirectResponse(f"/broadcasts/{broadcast_id}?notice=saved", status_code=303)
         except InvalidInput as exc:
             outcome = Outcome(errors=rename_rows({exc.field: exc.message}, outcome.rows))
-        except (Conflict, LiveKitError) as exc:
+        except OrchestratorError as exc:
             outcome = Outcome(errors={"form": exc.message})
     return _page(request, who, values=form.raw(), errors=outcome.errors, broadcast=broadcast, status_code=422)
