@@ -31,6 +31,8 @@ def test_only_admins_see_settings(browser: Any, console: Any, name: str) -> None
     assert page.get_by_role("navigation", name="Console").get_by_role("link", name="Settings").count() == 0
     answer = page.goto(f"{console.url}/settings")
     assert answer is not None and answer.status == 403
+    assert page.get_by_role("heading", level=1).inner_text() == "Not allowed"  # a page, in the console's shell
+    assert page.get_by_role("alert").inner_text() == f"this page needs the admin role; you are {name}"
     assert page.request.get(f"{console.url}/settings/checks").status == 403
     context.close()
 

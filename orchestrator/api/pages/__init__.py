@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from orchestrator.layouts.assets import locate_assets
 
 from .base import SignInRequired
+from .error_pages import install_error_pages
 
 
 def install(app: FastAPI, *routers: APIRouter) -> None:
@@ -18,6 +19,7 @@ def install(app: FastAPI, *routers: APIRouter) -> None:
     app.mount("/static", StaticFiles(directory=locate_assets().templates / "static"), name="static")
     for router in routers:
         app.include_router(router)
+    install_error_pages(app)  # a person's browser gets errors as pages; API clients keep JSON
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> RedirectResponse:
