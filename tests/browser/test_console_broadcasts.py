@@ -135,3 +135,31 @@ def test_viewer_sees_no_buttons_and_a_forged_post_is_refused(page: Any, console:
     forged = page.request.post(f"{broadcast}/stop", form={"csrf_token": token})
     assert forged.status == 403
     assert page.request.get(f"{console.url}/broadcasts/new").status == 403
+
+
+def test_without_javascript_the_form_and_controls_still_work(browser: Any, console: Any) -> None:
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 375, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, console.url, "producer", next_path="/broadcasts/new")
+        assert page.locator("#timezone").input_value() == "UTC"  # no script: UTC, as the page says
+        page.get_by_label("Room").fill("")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Create broadcast").click()
+        assert page.locator("#err-room_name").inner_text() == "room_name: is required"
+        page.get_by_label("Room").fill("no-js-room")
+        page.get_by_label("Destination 1").select_option("rtmp")
+        page.locator("#dest_url_0").fill("rtmp://127.0.0.1:1935/live/no-js-secret-key")
+        page.get_by_label("at", exact=True).first.check()
+        page.get_by_label("Start date and time").fill(
+            (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Create broadcast").click()
+        assert "Broadcast created." in page.locator(".notice").inner_text()
+        assert "no-js-secret-key" not in page.content()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Cancel broadcast").click()
+        assert "Broadcast cancelled" in page.locator(".notice").inner_text()
+        assert page.locator("#broadcast-state").inner_text() == "cancelled"
+    finally:
+        context.close()
