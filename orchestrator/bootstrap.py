@@ -27,6 +27,7 @@ from orchestrator.adapters.sql.ledger import SqlEgressLedger
 from orchestrator.adapters.sql.rules import SqlRuleStore
 from orchestrator.adapters.sql.sessions import SqlSessionStore
 from orchestrator.config import SANDBOX_API_KEY, SANDBOX_API_SECRET, Settings
+from orchestrator.domain.activity import ChangeKind
 from orchestrator.domain.broadcasts import RunStatus
 from orchestrator.domain.identity import SessionPolicy
 from orchestrator.domain.recordings import RecordingStatus
@@ -41,6 +42,7 @@ from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
 from orchestrator.services.changes import ChangeFeed
 from orchestrator.services.egresses import EgressLedgerService
+from orchestrator.services.events import EventFeed
 from orchestrator.services.identity import IdentityService
 from orchestrator.services.intake import WebhookIntake
 from orchestrator.services.overview import Overview
@@ -138,6 +140,7 @@ class Container:
     autorecord: AutoRecorder
     identity: IdentityService  # people, API keys, console sessions
     overview: Overview  # the console's Now page
+    events: EventFeed  # what changed, for GET /v1/events (polls the database while someone listens)
     sandbox: LocalSandbox | None = None  # the sandbox LiveKit in this process (no LIVEKIT_URL)
     _delivery: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _sandbox_ready: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -171,6 +174,7 @@ class Container:
 
     async def aclose(self) -> None:
         """Stop what start() started, then close every adapter; safe after a start that failed half-way."""
+        await self.events.aclose()  # event streams end first: nothing reads the database after it is closed
         if self._sandbox_ready is not None:
             self._sandbox_ready.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -247,6 +251,7 @@ def build(settings: Settings, *, migrate_db: bool = True) -> Container:
         egresses=egresses, intake=intake, changes=changes, autorecord=autorecord,
         identity=build_identity(settings, db),
         overview=Overview(broadcast_store, ledger, utcnow),
+        events=build_events(db, changes, ledger, broadcast_store),
         reconciler=Reconciler(ledger, gateway, egresses, utcnow,
                               start_deadline=timedelta(seconds=settings.start_deadline_s),
                               on_run=metrics.reconcile_runs.inc,
@@ -315,6 +320,28 @@ def build_recordings(
         default_bucket=storage.bucket if storage else "", public_url=settings.public_url, link_key=link_key,
         link_expiry_s=settings.recordings_link_expiry_s, retention_days=settings.recordings_retention_days)
     return recordings, callbacks
+
+
+def build_events(db: SqlDatabase, changes: ChangeFeed, ledger: SqlEgressLedger,
+                 broadcast_store: SqlBroadcastStore) -> EventFeed:
+    """The event stream's feed: every aggregate's "changed since" read; this process's changes wake it."""
+    from orchestrator.adapters.sql.callback_outbox import SqlCallbackOutbox
+    from orchestrator.adapters.sql.recordings import SqlRecordingStore
+
+    feed = EventFeed({
+        ChangeKind.EGRESS: ledger.changed_since,
+        ChangeKind.RUN: broadcast_store.runs_changed_since,
+        ChangeKind.BROADCAST: broadcast_store.broadcasts_changed_since,
+        ChangeKind.RECORDING: SqlRecordingStore(db, SqlCallbackOutbox(db)).changed_since,
+        ChangeKind.SESSION: SqlSessionStore(db).changed_since,
+    }, utcnow)
+
+    async def wake(_: object) -> None:
+        feed.wake()
+
+    changes.on_egress_change(wake)
+    changes.on_notice(wake)
+    return feed
 
 
 def build_autorecord(settings: Settings, db: SqlDatabase, ledger: SqlEgressLedger, egresses: EgressLedgerService,

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from orchestrator.domain.activity import Change, ChangeKind, Position, after
 from orchestrator.domain.broadcasts import (
     Broadcast,
     BroadcastEvent,
@@ -56,6 +57,18 @@ class MemoryBroadcastStore:
                  if (not room_name or b.spec.room_name == room_name) and (not state or b.state == state)
                  and (before is None or (b.created_at, b.id) < before)]
         return sorted(found, key=lambda b: (b.created_at, b.id), reverse=True)[:limit]
+
+    def broadcasts_changed_since(self, after_: Position, limit: int) -> list[Change]:
+        return after([Change(ChangeKind.BROADCAST, b.id, b.state.value, b.spec.room_name, b.updated_at,
+                             (("title", b.spec.title),)) for b in list(self._broadcasts.values())], after_, limit)
+
+    def runs_changed_since(self, after_: Position, limit: int) -> list[Change]:
+        changes = []
+        for r in list(self._runs.values()):
+            b = self._broadcasts[r.broadcast_id]
+            changes.append(Change(ChangeKind.RUN, r.id, r.status.value, b.spec.room_name, r.updated_at,
+                                  (("broadcast_id", r.broadcast_id), ("seq", str(r.seq)), ("title", b.spec.title))))
+        return after(changes, after_, limit)
 
     def history(self, broadcast_id: str) -> list[BroadcastEvent]:
         return list(self._history.get(broadcast_id, ()))

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from orchestrator.domain.activity import Change, ChangeKind, Position, after
 from orchestrator.domain.egress import (
     UNFINISHED,
     Applied,
@@ -57,6 +58,11 @@ class MemoryEgressLedger:
 
     def unfinished(self) -> list[EgressRecord]:
         return self.find(statuses=UNFINISHED, limit=100_000)
+
+    def changed_since(self, after_: Position, limit: int) -> list[Change]:
+        return after([Change(ChangeKind.EGRESS, r.id, r.status.value, r.room_name, r.updated_at,
+                             (("egress_id", r.egress_id or ""),)) for r in self._db.read().egresses.values()],
+                     after_, limit)
 
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
+from orchestrator.domain.activity import Change, ChangeKind, Position, after
 from orchestrator.domain.callbacks import Delivery
 from orchestrator.domain.egress import TERMINAL
 from orchestrator.domain.recordings import (
@@ -36,6 +37,11 @@ class MemoryRecordingStore:
     def _all(self) -> list[Recording]:
         with self._outbox.lock:
             return list(self._rows.values())
+
+    def changed_since(self, after_: Position, limit: int) -> list[Change]:
+        return after([Change(ChangeKind.RECORDING, r.id, r.status.value, r.room_name, r.updated_at,
+                             (("egress_id", r.egress_id), ("broadcast_id", r.broadcast_id))) for r in self._all()],
+                     after_, limit)
 
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}

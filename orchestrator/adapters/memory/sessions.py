@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from orchestrator.domain.activity import Change, ChangeKind, Position, after
 from orchestrator.domain.rules import ActionKind
 from orchestrator.domain.sessions import (
     RETRYABLE,
@@ -130,6 +131,10 @@ class MemorySessionStore:
 
     def get_session(self, room_sid: str) -> RoomSession | None:
         return self._db.read().sessions.get(room_sid)
+
+    def changed_since(self, after_: Position, limit: int) -> list[Change]:
+        return after([Change(ChangeKind.SESSION, s.room_sid, "ended" if s.ended_at else "open", s.room_name,
+                             s.ended_at or s.started_at) for s in self._db.read().sessions.values()], after_, limit)
 
     def sessions(self, *, room_name: str | None = None, open_only: bool = False,
                  limit: int = 100) -> list[RoomSession]:

@@ -30,6 +30,7 @@ broadcasts = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False, server_default="0"),  # 0008: edits are guarded updates
     Index("ix_broadcasts_room", "room_name"),
+    Index("ix_broadcasts_updated", "updated_at", "id"),  # 0011: the event stream
 )
 
 broadcast_events = Table(  # 0008: the history of a broadcast itself (creation, edits, changes of state)
@@ -66,6 +67,7 @@ broadcast_runs = Table(
     Column("awaiting_publisher", Boolean, nullable=False, server_default=false()),  # 0008
     UniqueConstraint("broadcast_id", "seq", name="uq_broadcast_runs_seq"),
     Index("ix_broadcast_runs_due", "status", "planned_start"),
+    Index("ix_broadcast_runs_updated", "updated_at", "id"),  # 0011: the event stream
 )
 
 broadcast_run_events = Table(

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from orchestrator.adapters.sql import activity
+from orchestrator.domain.activity import Change, Position
 from orchestrator.domain.broadcasts import (
     RUN_FINISHED,
     Broadcast,
@@ -150,6 +152,14 @@ class SqlBroadcastStore:
             query = query.limit(limit)
         with self._db.read() as conn:
             return [to_run(r) for r in conn.execute(query).all()]
+
+    def broadcasts_changed_since(self, after: Position, limit: int) -> list[Change]:
+        """Broadcasts by (updated_at, id) after `after`, oldest first (the live event stream)."""
+        return activity.broadcast_changes(self._db, after, limit)
+
+    def runs_changed_since(self, after: Position, limit: int) -> list[Change]:
+        """Runs by (updated_at, id) after `after`, oldest first, with their broadcast's room and title."""
+        return activity.run_changes(self._db, after, limit)
 
     def count_runs_by_status(self) -> dict[str, int]:
         with self._db.read() as conn:

@@ -9,6 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from orchestrator.adapters.sql import activity
+from orchestrator.domain.activity import Change, Position
 from orchestrator.domain.egress import (
     UNFINISHED,
     Applied,
@@ -73,6 +75,10 @@ class SqlEgressLedger:
 
     def unfinished(self) -> list[EgressRecord]:
         return self.find(statuses=UNFINISHED, limit=100_000)
+
+    def changed_since(self, after: Position, limit: int) -> list[Change]:
+        """Egresses by (updated_at, id) after `after`, oldest first (the live event stream)."""
+        return activity.egress_changes(self._db, after, limit)
 
     def count_by_status(self) -> dict[str, int]:
         with self._db.read() as conn:

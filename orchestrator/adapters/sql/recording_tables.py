@@ -53,6 +53,7 @@ recordings = Table(
     Index("ix_recordings_recorded", "recorded_at", "id"),
     Index("ix_recordings_room", "room_name", "recorded_at"),
     Index("ix_recordings_status_check", "status", "next_check_at"),
+    Index("ix_recordings_updated", "updated_at", "id"),  # 0011: the event stream
 )
 
 recording_events = Table(

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from orchestrator.adapters.sql import activity
+from orchestrator.domain.activity import Change, Position
 from orchestrator.domain.callbacks import Delivery
 from orchestrator.domain.egress import TERMINAL
 from orchestrator.domain.recordings import (
@@ -41,6 +43,10 @@ class SqlRecordingStore:
         self._insert = dialect_insert(recordings).on_conflict_do_nothing().returning(recordings.c.id)
 
     # ---- reads ---------------------------------------------------------------------------------
+
+    def changed_since(self, after: Position, limit: int) -> list[Change]:
+        """Recordings by (updated_at, id) after `after`, oldest first (the live event stream)."""
+        return activity.recording_changes(self._db, after, limit)
 
     def count_by_status(self) -> dict[str, int]:
         with self._db.read() as conn:

@@ -31,6 +31,8 @@ room_sessions = Table(
     Column("matches", JSON, nullable=False),
     Index("ix_room_sessions_room", "room_name", "started_at"),
     Index("ix_room_sessions_open", "ended_at"),
+    Index("ix_room_sessions_started", "started_at", "room_sid"),  # 0011: the event stream
+    Index("ix_room_sessions_ended", "ended_at", "room_sid"),  # 0011
 )
 
 recording_claims = Table(

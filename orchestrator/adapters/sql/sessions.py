@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from orchestrator.adapters.sql import activity
+from orchestrator.domain.activity import Change, Position
 from orchestrator.domain.rules import ActionKind
 from orchestrator.domain.sessions import RETRYABLE, ClaimEvent, ClaimState, RecordingClaim, RoomSession
 
@@ -181,6 +183,10 @@ class SqlSessionStore:
         with self._db.read() as conn:
             row = conn.execute(_SESSION, {"sid": room_sid}).first()
         return rows.session(row) if row else None
+
+    def changed_since(self, after: Position, limit: int) -> list[Change]:
+        """Sessions opened or ended after `after` (by that time, then room sid), oldest first."""
+        return activity.session_changes(self._db, after, limit)
 
     def sessions(self, *, room_name: str | None = None, open_only: bool = False,
                  limit: int = 100) -> list[RoomSession]:

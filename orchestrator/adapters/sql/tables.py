@@ -98,6 +98,7 @@ egresses = Table(
     Column("version", Integer, nullable=False, default=0),
     Index("ix_egresses_room_status", "room_name", "status"),
     Index("ix_egresses_status", "status"),
+    Index("ix_egresses_updated", "updated_at", "id"),  # 0011: the event stream
 )
 
 egress_events = Table(
