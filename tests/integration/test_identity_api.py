@@ -14,10 +14,14 @@ import sys
 import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import httpx
 import pytest
 
+from orchestrator.sandbox import SandboxThread
+from tests.conftest import make_settings
+from tests.harness import API_TOKEN, ServiceThread
 from tests.integration.served import Served, served
 
 PASSWORD = "correct horse battery staple"
@@ -88,6 +92,28 @@ def test_behind_https_the_session_cookie_is_secure(service: Served) -> None:
         assert answer.status_code == 303
         cookie = SimpleCookie(next(h for h in answer.headers.get_list("set-cookie") if h.startswith("eo_session")))
         assert cookie["eo_session"]["secure"]
+
+
+def test_with_an_https_public_url_the_session_cookie_is_secure(sandbox: SandboxThread, tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path / 'o.db'}", sandbox, tmp_path / "data",
+                             public_url="https://console.example")
+    own = ServiceThread(settings)
+    own.url = f"http://127.0.0.1:{settings.port}"  # reached directly, as a proxy in front of it would
+    own.start()
+    try:
+        with own.client(API_TOKEN) as http:
+            assert http.post("/v1/users", json={"name": "olga", "role": "viewer", "password": PASSWORD}).is_success
+        with httpx.Client(base_url=own.url, timeout=30) as http:
+            form = http.get("/sign-in")
+            pre = SimpleCookie(form.headers["set-cookie"])["eo_csrf"]
+            assert pre["secure"]  # so httpx, on plain http here, would not send it back: we do, as a browser on https
+            answer = http.post("/sign-in", headers={"Cookie": f"eo_csrf={pre.value}"}, data={
+                "name": "olga", "password": PASSWORD, "csrf_token": _token_of(form.text), "next": "/"})
+        assert answer.status_code == 303
+        cookie = SimpleCookie(next(h for h in answer.headers.get_list("set-cookie") if h.startswith("eo_session")))
+        assert cookie["eo_session"]["secure"] and cookie["eo_session"]["httponly"]
+    finally:
+        own.stop()
 
 
 def test_wrong_password_and_unknown_name_get_the_same_answer(service: Served) -> None:
