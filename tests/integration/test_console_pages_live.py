@@ -175,3 +175,45 @@ def test_rooms_show_sessions_matches_and_markup_in_names_as_text(service: Served
     assert "&lt;b&gt;bold&lt;/b&gt;" in detail
     assert 'href="/rooms/demo"' in only_open and html.escape(XSS_ROOM) not in only_open
     assert "No rule matched this room." in detail
+
+
+def test_a_rooms_page_shows_each_part_and_the_gap_between_parts() -> None:
+    """Rendered from a session view as the service makes it (two composite parts 3.5 s apart, a failed track)."""
+    from datetime import UTC, datetime, timedelta
+
+    from fastapi import Request
+
+    from orchestrator.api.pages import rooms
+    from orchestrator.api.pages.base import render
+    from orchestrator.domain.egress import EgressRecord, EgressStatus, FileResult, Origin, Results
+    from orchestrator.domain.parts import Gap
+    from orchestrator.domain.rules import ActionKind, RuleMatch
+    from orchestrator.domain.sessions import ClaimState, RecordingClaim, RoomSession, SessionSource
+    from orchestrator.services.autorecord import SessionView
+
+    t0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+    session = RoomSession("RM_1", "class-1", t0, SessionSource.ROOM_STARTED, metadata='{"a": 1}',
+                          matches=(RuleMatch("rul_1", "classes", "room name matches 'class-*'"),))
+
+    def part(n: int, start: datetime, end: datetime) -> tuple[RecordingClaim, EgressRecord]:
+        egress = EgressRecord(f"egr_{n}", f"EG_{n}", None, "class-1", EgressStatus.LIMIT_REACHED, Origin.API, start,
+                              end, started_at=start, ended_at=end,
+                              results=Results(files=(FileResult(f"class-1/part{n}.mp4", duration_s=600.0),)))
+        claim = RecordingClaim(f"k{n}", "RM_1", "class-1", "rul_1", ActionKind.COMPOSITE, "", n,
+                               ClaimState.STARTED, {}, start, end, egress_pk=egress.id)
+        return claim, egress
+
+    (c1, e1), (c2, e2) = part(1, t0, t0 + timedelta(minutes=10)), part(2, t0 + timedelta(seconds=603.5),
+                                                                       t0 + timedelta(minutes=20))
+    track = RecordingClaim("k3", "RM_1", "class-1", "rul_1", ActionKind.TRACK, "TR_cam", 1, ClaimState.FAILED, {},
+                           t0, t0, error="LiveKit refused the start: track TR_cam not found")
+    view = SessionView(session, [c2, track, c1], {e1.id: e1, e2.id: e2}, {"rul_1": [Gap(after_part=1, seconds=3.5)]})
+    request = Request({"type": "http", "method": "GET", "path": "/rooms/class-1", "query_string": b"",
+                       "headers": [], "app": None})
+    body = render(request, "rooms_detail.html.j2", None, name="class-1",  # no one signed in: no nav, no token
+                  sessions=[rooms._session(view)]).body
+    page = bytes(body).decode()
+    assert "classes: 3.5 s not recorded between part 1 and part 2" in page
+    assert page.index("class-1/part1.mp4") < page.index("class-1/part2.mp4")  # parts in order
+    assert "LiveKit refused to start the egress." in page and "track TR_cam not found" in page
+    assert "classes</a>: room name matches &#39;class-*&#39;" in page
