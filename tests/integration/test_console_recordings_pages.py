@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
@@ -34,20 +35,22 @@ class Catalog:
         return self.service.cwd / "data" / "recordings"
 
 
-def record(service: Served, seconds: float = 1.5) -> list[dict[str, Any]]:
-    """An egress of room demo with an MP4 and an HLS output, stopped after `seconds`; its recordings once ready."""
+def record(service: Served, seconds: float = 1.5, status: str = "ready") -> list[dict[str, Any]]:
+    """An egress of room demo with an MP4 and an HLS output, stopped after `seconds`; its recordings once both
+    have `status`."""
+    folder = f"demo/{uuid.uuid4().hex[:8]}"  # each egress its own files
     with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {service.token}"}, timeout=30) as api:
         egress = api.post("/v1/egresses", json={
             "kind": "room_composite", "room_name": "demo",
-            "outputs": [{"type": "file", "filepath": "demo/{time}.mp4"},
-                        {"type": "hls", "filename_prefix": "demo/hls/part", "playlist_name": "demo/hls/index.m3u8",
-                         "segment_duration_s": 1}]}).json()
+            "outputs": [{"type": "file", "filepath": f"{folder}/talk.mp4"},
+                        {"type": "hls", "filename_prefix": f"{folder}/hls/part",
+                         "playlist_name": f"{folder}/hls/index.m3u8", "segment_duration_s": 1}]}).json()
         wait_until(lambda: api.get(f"/v1/egresses/{egress['id']}").json()["status"] == "active", timeout=15)
         time.sleep(seconds)
         assert api.post(f"/v1/egresses/{egress['id']}/stop").status_code == 200
         ready: list[dict[str, Any]] = wait_until(
             lambda: (items := [x for x in api.get("/v1/recordings", params={"egress": egress["id"]}).json()["items"]
-                               if x["status"] == "ready"]) and len(items) == 2 and items, timeout=30)
+                               if x["status"] == status]) and len(items) == 2 and items, timeout=30)
         return ready
 
 
@@ -141,10 +144,10 @@ def test_hls_plays_through_same_origin_segment_links_and_nothing_else(catalog: C
         playlist = http.get(f"/recordings/{rec['id']}/playlist.m3u8")
         assert playlist.headers["content-type"] == "application/vnd.apple.mpegurl"
         segments = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
-        assert segments and all(s.startswith(f"/recordings/{rec['id']}/media?key=demo%2Fhls%2F") for s in segments)
+        assert segments and all(s.startswith(f"/recordings/{rec['id']}/media?key=demo%2F") for s in segments)
         segment = http.get(segments[0])
         assert segment.status_code == 200 and segment.content[:1] == b"\x47"  # an MPEG-TS packet
-        for key in ("demo/hls/elsewhere.ts", "../api-token", catalog.mp4["key"]):
+        for key in (rec["key"].replace("index.m3u8", "elsewhere.ts"), "../api-token", catalog.mp4["key"]):
             assert http.get(f"/recordings/{rec['id']}/media", params={"key": key}).status_code == 404, key
 
 
@@ -173,3 +176,20 @@ def test_a_producer_deletes_and_the_page_says_who_did(catalog: Catalog) -> None:
     assert not (catalog.volume / extra["key"]).exists()
     assert "Why it was deleted:</strong> Deleted by producer." in after
     assert "/delete" not in after and "<video" not in after and "/download" not in after
+
+
+def test_why_a_recording_is_missing_in_words(catalog: Catalog) -> None:
+    faults = f"{catalog.service.sandbox_url}/sandbox/faults"
+    assert httpx.patch(faults, json={"upload_fail": True}).status_code == 200
+    try:
+        missing = {r["kind"]: r for r in record(catalog.service, seconds=0.5, status="missing")}["file"]
+    finally:
+        httpx.patch(faults, json={"upload_fail": False})
+    with catalog.client("viewer") as http:
+        page = unescape(http.get(f"/recordings/{missing['id']}").text)
+        listed = http.get("/recordings", params={"status": "missing"}).text
+    assert ("Why it is missing:</strong> The egress failed before writing a whole file: the recording could not "
+            "be written to storage (check the bucket and its credentials).") in page
+    assert "Reported: <span class=\"detail\">S3 upload failed" in page  # what LiveKit said, as text
+    assert "<video" not in page and "/download" not in page
+    assert f'href="/recordings/{missing["id"]}"' in listed and '<span class="badge missing">missing</span>' in listed
