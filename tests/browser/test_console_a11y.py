@@ -1,0 +1,112 @@
+"""Accessibility of every console page in Chromium: axe-core (pinned in package.json, `npm ci`) finds no serious
+or critical violation at 1440 px and at 375 px, and a full-page screenshot of each is saved as an artifact.
+
+axe is injected as a script, which the pages' CSP refuses; this module's browser contexts bypass the CSP (and only
+these: every other test runs under it). The service is the session's `console`, with one of everything seeded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import REPO_ROOT
+from tests.browser.pages import PAGE_NAMES, Seed, console_pages, seed, signed_in_state
+from tests.integration.served import Served
+
+AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WIDTHS = (1440, 375)
+BLOCKING = {"serious", "critical"}
+
+
+@pytest.fixture(scope="module")
+def seeded(console: Served) -> Seed:
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run `npm ci` (axe-core is a pinned devDependency)")
+    return seed(console, title="Accessible show")
+
+
+@pytest.fixture(scope="module")
+def contexts(browser: Any, console: Served, seeded: Seed) -> Iterator[dict[str, Any]]:
+    """who -> a CSP-bypassing context: who is the signed-in admin, or nobody (for the sign-in page)."""
+    admin = signed_in_state(browser, console, "admin")
+    made = {who: browser.new_context(viewport={"width": WIDTHS[0], "height": 900}, bypass_csp=True,
+                                     storage_state=state) for who, state in (("admin", admin), ("nobody", None))}
+    yield made
+    for context in made.values():
+        context.close()
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:5]:
+            lines.append(f"    at {' '.join(node['target'])}: {node['html'][:160]}")
+            if node.get("failureSummary"):
+                lines.append("      " + node["failureSummary"].replace("\n", "\n      "))
+    return "\n".join(lines)
+
+
+def run_axe(page: Any) -> list[dict[str, Any]]:
+    result: dict[str, Any] = page.evaluate("""async () => {
+      const r = await axe.run(document, {resultTypes: ['violations']});
+      return {violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+              nodes: v.nodes.map(n => ({target: n.target.map(String), html: n.html,
+                                         failureSummary: n.failureSummary}))}))};
+    }""")
+    violations: list[dict[str, Any]] = result["violations"]
+    return violations
+
+
+@pytest.mark.parametrize("name", PAGE_NAMES)
+def test_no_serious_or_critical_violation(contexts: dict[str, Any], console: Served, seeded: Seed,
+                                          artifacts_dir: Path, name: str) -> None:
+    """The page loaded once, checked at 1440 px, then narrowed to 375 px and checked again (as a phone shows it:
+    the same document, the media queries applied)."""
+    path = "/sign-in" if name == "sign-in" else console_pages(seeded)[name]
+    page = contexts["nobody" if name == "sign-in" else "admin"].new_page()
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        answer = page.goto(f"{console.url}{path}")
+        assert answer is not None and answer.status == 200, f"{path}: {answer and answer.status}"
+        assert page.url.split("?")[0] == f"{console.url}{path}", f"{path} went to {page.url}"
+        page.add_script_tag(path=str(AXE))
+        failures = []
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.wait_for_timeout(100)  # console.js has rewritten local times; the layout has settled
+            page.screenshot(path=str(artifacts_dir / f"console-{name}-{width}.png"), full_page=True)
+            violations = run_axe(page)
+            if violations:
+                print(f"{name} at {width} px, every violation:\n{describe(violations)}")
+            blocking = [v for v in violations if v["impact"] in BLOCKING]
+            if blocking:
+                failures.append(f"{name} ({path}) at {width} px:\n{describe(blocking)}")
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            if wide > width:
+                failures.append(f"{name} scrolls sideways at {width} px ({wide} px wide)")
+        assert not failures, "\n".join(failures)
+        assert not errors, errors
+    finally:
+        page.close()
+
+
+def test_axe_finds_a_planted_violation(contexts: dict[str, Any], console: Served) -> None:
+    """The check can fail: an unlabelled input and an image without text on the sign-in page are reported."""
+    page = contexts["nobody"].new_page()
+    try:
+        page.goto(f"{console.url}/sign-in")
+        page.add_script_tag(path=str(AXE))
+        page.evaluate("""() => {
+          const main = document.querySelector('main');
+          main.insertAdjacentHTML('beforeend', '<input type="text" id="planted"><img src="/static/none.png">');
+        }""")
+        found = {v["id"]: v["impact"] for v in run_axe(page)}
+        assert found.get("label") == "critical" and found.get("image-alt") == "critical", json.dumps(found)
+    finally:
+        page.close()
