@@ -53,6 +53,8 @@ async def sign_in(request: Request, c: ContainerDep, form: FormDep) -> Response:
                      error=f"Too many failed sign-ins. Try again in {exc.seconds} seconds.")
     except SignInRefused:
         return _page(request, next_url, name=name, error="Wrong name or password.", status_code=401)
+    if previous := request.cookies.get(auth.SESSION_COOKIE):
+        await c.identity.sign_out(previous)  # one browser, one session: the one it had ends
     response = RedirectResponse(next_url, status_code=303)
     auth.start_session(request, response, token, int(c.identity.sessions.absolute.total_seconds()))
     return response
