@@ -136,9 +136,13 @@ def test_hls_plays_through_hls_js_loaded_only_when_play_is_pressed(page_as: Any,
 
 
 def test_a_producer_deletes_after_confirming(page_as: Any, console: Served, artifacts_dir: Path) -> None:
-    extra = {r["kind"]: r for r in record(console, seconds=1.0)}["file"]
     page = page_as("producer")
-    page.goto(f"{console.url}/recordings/{extra['id']}")
+    page.goto(f"{console.url}/recordings")
+    extra = {r["kind"]: r for r in record(console, seconds=1.0)}["file"]
+    arrived = page.locator(f"a[href='/recordings/{extra['id']}']")  # live: no reload
+    arrived.wait_for(timeout=5_000)
+    with page.expect_navigation():
+        arrived.click()
     asked: list[str] = []
 
     def answer(dialog: Any) -> None:

@@ -97,6 +97,17 @@ def test_filters(catalog: Catalog, query: dict[str, str], found: bool) -> None:
         assert "No recording matches these filters." in html
 
 
+def test_the_rows_alone_for_live_updates_keep_the_filters(catalog: Catalog) -> None:
+    with catalog.client("viewer") as http:
+        page = http.get("/recordings", params={"room_name": "demo", "status": "ready"}).text
+        rows = http.get("/recordings/rows", params={"room_name": "demo", "status": "ready"}).text
+        none = http.get("/recordings/rows", params={"room_name": "demo", "status": "deleted"}).text
+    assert 'hx-get="/recordings/rows?room_name=demo&amp;status=ready&amp;"' in page
+    assert 'sse-connect="/v1/events?kind=recording"' in page and 'hx-trigger="sse:recording"' in page
+    assert "<html" not in rows and f'href="/recordings/{catalog.mp4["id"]}"' in rows
+    assert f'href="/recordings/{catalog.mp4["id"]}"' not in none
+
+
 def test_a_filter_in_error_is_shown_next_to_its_field_in_the_apis_words(catalog: Catalog) -> None:
     with catalog.client("viewer") as http:
         bad_date = http.get("/recordings", params={"since": "yesterday", "room_name": "demo"}).text
