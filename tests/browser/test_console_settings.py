@@ -79,6 +79,7 @@ def test_people_are_added_changed_and_removed_through_the_forms(admin_page: Any,
     row.get_by_role("button", name="Disable nina").click()
     assert "nina was disabled" in page.get_by_role("status").inner_text()
     assert _person(console, "nina")["disabled"] is True
+    page.locator("#checks table.checks").wait_for(timeout=30_000)  # the screenshot shows the checks too
     page.screenshot(path=str(artifacts_dir / "console-settings-1440.png"), full_page=True)
     page.set_viewport_size({"width": 375, "height": 800})
     page.screenshot(path=str(artifacts_dir / "console-settings-375.png"), full_page=True)
