@@ -215,3 +215,26 @@ def test_first_load_transfers_at_most_150_kb_of_js_and_css(page_as: Any, console
     assert all(any(name in url for url in sizes) for name in expected), sizes
     assert sum(sizes.values()) <= FIRST_LOAD_BUDGET, sizes
     assert not [u for u in sizes if "hls.light" in u]
+
+
+def test_without_javascript_filter_open_and_delete_an_hls_recording(browser: Any, console: Served,
+                                                                     signed_in: dict[str, Any]) -> None:
+    hls = {r["kind"]: r for r in record(console, seconds=1.0)}["hls"]
+    folder = console.cwd / "data" / "recordings" / Path(hls["key"]).parent
+    assert sorted(p.suffix for p in folder.iterdir()) == [".m3u8"] + [".ts"] * (len(list(folder.iterdir())) - 1)
+    context = browser.new_context(java_script_enabled=False, storage_state=signed_in["producer"])
+    try:
+        page = context.new_page()
+        page.goto(f"{console.url}/recordings")
+        page.get_by_label("Room").fill("demo")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Filter").click()
+        with page.expect_navigation():
+            page.locator(f"a[href='/recordings/{hls['id']}']").click()
+        assert "needs JavaScript" in page.locator(".player").inner_text()  # <noscript>: use the playlist link
+        with page.expect_navigation():
+            page.get_by_role("button", name="Delete").click()  # no confirm without JavaScript: a plain post
+        assert page.url.endswith(f"/recordings?deleted={hls['id']}")
+        assert not folder.exists() or not list(folder.iterdir())  # the playlist and every segment
+    finally:
+        context.close()
