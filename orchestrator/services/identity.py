@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,10 +39,16 @@ from .threads import in_thread
 
 __all__ = ["IdentityService", "SignInRefused", "SignInThrottled", "digest"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 RESERVED = frozenset({BOOTSTRAP_TOKEN.name, SYSTEM.name})
 # A key's lookup is cached this long in each replica: a revoked key stops working everywhere within it.
 KEY_CACHE_S = 2.0
 KEY_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often per key and replica
+# argon2id with argon2-cffi's defaults takes 64 MiB and ~50 ms of CPU per hash: at most this many at once per
+# replica, so that a burst of sign-ins cannot take the worker threads' memory (40 x 64 MiB) or all their time.
+ARGON2_AT_ONCE = 4
 
 
 def digest(secret: str) -> str:
@@ -62,6 +70,7 @@ class IdentityService:
         self._hasher = hasher or PasswordHasher()  # argon2id, argon2-cffi's recommended parameters
         self._throttle = SignInThrottle(store, clock, throttle)
         self._dummy_hash = ""
+        self._argon2_slots = asyncio.Semaphore(ARGON2_AT_ONCE)
         self._keys: dict[str, tuple[Principal | None, str, datetime]] = {}  # digest -> (who, key id, read at)
         self._key_written: dict[str, datetime] = {}
 
@@ -72,7 +81,7 @@ class IdentityService:
         if name in RESERVED:
             raise InvalidInput("name", f"{name!r} is reserved")
         check_password(password)
-        hashed = await in_thread(self._hasher.hash, password)
+        hashed = await self._argon2(self._hasher.hash, password)
         return await in_thread(self._store.add_person, Person(name, role, hashed, self._clock()))
 
     async def people(self) -> list[Person]:
@@ -90,7 +99,7 @@ class IdentityService:
         hashed = None
         if password is not None:
             check_password(password)
-            hashed = await in_thread(self._hasher.hash, password)
+            hashed = await self._argon2(self._hasher.hash, password)
         changed = await in_thread(self._store.update_person, name, role=role, password_hash=hashed,
                                   disabled=disabled)
         if changed is None:
@@ -150,6 +159,10 @@ class IdentityService:
                 await in_thread(self._store.key_used, found[0].id, now)
         return who
 
+    async def _argon2(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        async with self._argon2_slots:
+            return await in_thread(call, *args, **kwargs)
+
     @staticmethod
     def _owner(who: Principal) -> str:
         return BOOTSTRAP_TOKEN.name if who.kind is PrincipalKind.TOKEN else who.owner or who.name
@@ -161,13 +174,13 @@ class IdentityService:
         often lately; SignInRefused (the same for an unknown name, a wrong password or a disabled person)."""
         await self._throttle.check(name, address)
         person = await in_thread(self._store.person, name) if len(name) <= 64 else None
-        if not await in_thread(self._verify, person, password):
+        if not await self._argon2(self._verify, person, password):
             await self._throttle.failed(name, address)
             raise SignInRefused("wrong name or password")
         assert person is not None
         await self._throttle.succeeded(name)
         if self._hasher.check_needs_rehash(person.password_hash):
-            rehashed = await in_thread(self._hasher.hash, password)
+            rehashed = await self._argon2(self._hasher.hash, password)
             await in_thread(self._store.update_person, name, password_hash=rehashed)
         now = self._clock()
         token = secrets.token_urlsafe(32)
