@@ -97,12 +97,21 @@ def test_scheduled_run_goes_live_changes_layout_and_stops(page: Any, console: An
     with page.expect_navigation():
         page.get_by_role("button", name="Create broadcast").click()
     assert "scheduled" in status_text(page)
+    listing = page.context.new_page()  # the list, open meanwhile, follows the run too
+    listing.goto(f"{console.url}/broadcasts")
+    row = listing.locator("tr", has_text="Live test").first
+    expect(row.locator(".badge.scheduled")).to_have_count(1)
+    listing.evaluate("window.__notReloaded = true")
     page.evaluate("window.__notReloaded = true")
     expect(page.locator("#run-status")).to_have_text("live", timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True  # the status changed without a reload
+    expect(row.locator(".badge.live")).to_have_count(1, timeout=10_000)
+    assert listing.evaluate("window.__notReloaded") is True
+    listing.close()
     page.locator("#live-layout").select_option("grid")
     with page.expect_navigation():
         page.get_by_role("button", name="Change layout").click()
+    assert page.locator(".notice").count() == 1, page.locator("main").inner_text()[:600]
     assert "Layout changed" in page.locator(".notice").inner_text()
     assert "layout changed to grid" in page.locator("ol.timeline").first.inner_text()
     shots(page, artifacts_dir, "broadcast-page-live")
