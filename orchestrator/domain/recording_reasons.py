@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .egress import EgressStatus
 from .explain import Explanation
 from .explain import explain as explain_error
+from .identity import SYSTEM
 from .recordings import Recording, RecordingStatus
 
 _RETENTION = re.compile(r"^retention: older than (?P<days>[\d.]+) days?")
@@ -26,12 +27,14 @@ class EgressOutcome:
     error: str = ""
 
 
-def explain_recording(recording: Recording, egress: EgressOutcome | None = None) -> Explanation:
+def explain_recording(recording: Recording, egress: EgressOutcome | None = None, *,
+                      deleted_by: str = "") -> Explanation:
     """Why `recording` is missing, deleted, not yet checked, or only partial (`detail`: the stored text it
-    came from, when it adds something); an empty summary when it is ready and its egress ended normally."""
+    came from, when it adds something); an empty summary when it is ready and its egress ended normally.
+    `deleted_by`: the actor of its deletion (a person's or key's name; "system" for the service itself)."""
     failed = egress is not None and egress.status == EgressStatus.FAILED
     cause = explain_error(egress.error, egress.status.value) if egress is not None and failed else None
-    summary = _summary(recording, cause)
+    summary = _summary(recording, cause, deleted_by)
     if cause is not None:
         detail = cause.detail
     else:
@@ -40,7 +43,7 @@ def explain_recording(recording: Recording, egress: EgressOutcome | None = None)
     return Explanation(summary, detail if adds else "")
 
 
-def _summary(recording: Recording, cause: Explanation | None) -> str:
+def _summary(recording: Recording, cause: Explanation | None, deleted_by: str) -> str:
     failed = cause is not None
     error = "LiveKit gave no reason."
     if cause is not None:
@@ -59,7 +62,7 @@ def _summary(recording: Recording, cause: Explanation | None) -> str:
         case RecordingStatus.MISSING:
             return _missing(recording.reason, failed, error)
         case RecordingStatus.DELETED:
-            return _deleted(recording.reason)
+            return _deleted(recording.reason, deleted_by)
     return ""
 
 
@@ -75,7 +78,7 @@ def _missing(reason: str, failed: bool, error: str) -> str:
     return f"The file is missing: {_sentence(reason)}" if reason else "The file is missing; no reason was recorded."
 
 
-def _deleted(reason: str) -> str:
+def _deleted(reason: str, actor: str) -> str:
     retention = _RETENTION.match(reason)
     if retention:
         days = float(retention["days"])
@@ -83,8 +86,11 @@ def _deleted(reason: str) -> str:
     by = _DELETED_BY.match(reason)
     if by:
         return f"Deleted by {by['actor']}."
+    person = actor if actor and actor != SYSTEM.name else ""
     if reason == "deleted through the API":
-        return "Deleted through the API."
+        return f"Deleted by {person} through the API." if person else "Deleted through the API."
+    if person:
+        return f"Deleted by {person}: {_lower_first(_sentence(reason))}" if reason else f"Deleted by {person}."
     return f"Deleted: {_sentence(reason)}" if reason else "Deleted."
 
 

@@ -86,3 +86,15 @@ def test_a_recording_being_checked() -> None:
     assert explain_recording(with_status(RecordingStatus.VERIFYING)).summary == (
         "The file is being checked in storage; it can be played once it is found whole.")
     assert "3 attempts so far" in explain_recording(with_status(RecordingStatus.VERIFYING, check_attempts=3)).summary
+
+
+@pytest.mark.parametrize(("reason", "actor", "summary"), [
+    ("deleted through the API", "ci-key", "Deleted by ci-key through the API."),
+    ("deleted through the API", "system", "Deleted through the API."),
+    ("deleted by alice", "alice", "Deleted by alice."),
+    ("retention: older than 30 days", "system", "Deleted by retention after 30 days."),
+    ("studio cleanup", "bob", "Deleted by bob: studio cleanup."),
+])
+def test_who_deleted_it(reason: str, actor: str, summary: str) -> None:
+    said = explain_recording(with_status(RecordingStatus.DELETED, reason), deleted_by=actor)
+    assert said.summary == summary
