@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.sandbox import SandboxThread
+from orchestrator.services.identity import digest
 from tests.conftest import make_settings
 from tests.harness import API_TOKEN, ServiceThread
 from tests.integration.served import Served, served
@@ -186,6 +187,20 @@ def test_a_key_is_shown_once_and_works_until_revoked(service: Served) -> None:
             time.sleep(0.1)
     with admin(service) as http:
         assert next(k for k in http.get("/v1/keys").json()["items"] if k["id"] == key_id)["revoked"]
+
+
+def test_no_secret_reaches_the_settings_page_or_the_api(service: Served) -> None:
+    add(service, "mona", "admin")
+    with admin(service) as http:
+        made = http.post("/v1/keys", json={"name": "mona-ci", "role": "viewer"}).json()
+        people = http.get("/v1/users").text
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        sign_in(http, "mona")
+        page = http.get("/settings").text
+    for text in (page, people):
+        assert "$argon2" not in text and PASSWORD not in text and made["key"] not in text
+    assert digest(made["key"]) not in page and service.token not in page
+    assert "mona-ci" in page  # the key is listed, by name
 
 
 def test_a_viewer_key_cannot_make_a_producer_key_nor_an_admin_key_a_stronger_one(service: Served) -> None:
