@@ -122,6 +122,14 @@ def test_a_filter_in_error_is_shown_next_to_its_field_in_the_apis_words(catalog:
     assert api["error"]["message"].replace("status.0:", "status:") in unescape(bad_status.text)
 
 
+def test_an_unknown_recording_is_a_404_page(catalog: Catalog) -> None:
+    with catalog.client("viewer") as http:
+        for path in ("/recordings/rec_nope", "/recordings/rec_nope/media", "/recordings/rec_nope/download"):
+            answer = http.get(path, headers={"Accept": "text/html"})
+            assert answer.status_code == 404, path
+            assert "recording rec_nope not found" in answer.text, path
+
+
 def test_pages_need_a_session(catalog: Catalog) -> None:
     with catalog.client(None) as http:
         for path in ("/recordings", f"/recordings/{catalog.mp4['id']}", f"/recordings/{catalog.mp4['id']}/media",
