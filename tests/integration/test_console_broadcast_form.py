@@ -4,6 +4,7 @@ occurrence preview is the scheduler's own computation."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,8 +48,8 @@ def csrf(client: httpx.Client, path: str = "/broadcasts") -> str:
     return match.group(1)
 
 
-def field_error(html: str, field: str) -> str:
-    match = re.search(rf'<p class="error" id="err-{re.escape(field.replace(".", "-"))}">([^<]*)</p>', html)
+def field_error(page: str, field: str) -> str:
+    match = re.search(rf'<p class="error" id="err-{re.escape(field.replace(".", "-"))}">([^<]*)</p>', page)
     return match.group(1).replace("&#39;", "'").replace("&#34;", '"') if match else ""
 
 
@@ -119,9 +120,9 @@ def test_stream_keys_never_reach_a_page(service: Served, producer: httpx.Client)
                                                          "the broadcast")
     pages = [page, f"{page}/edit", f"{page}/runs", "/broadcasts", "/broadcasts/rows", f"{page}?notice=created"]
     for path in pages:
-        html = producer.get(path).text
-        assert broadcast_id in html or path.startswith("/broadcasts/rows") or path == "/broadcasts"
-        assert SECRET_KEY not in html and RTMP_SECRET not in html, path
+        body = producer.get(path).text
+        assert broadcast_id in body or path.startswith("/broadcasts/rows") or path == "/broadcasts"
+        assert SECRET_KEY not in body and RTMP_SECRET not in body, path
     assert SECRET_KEY not in bad.text and RTMP_SECRET not in bad.text
     edit = producer.get(f"{page}/edit").text
     assert "•••• set" in edit and 'type="password"' in edit
@@ -134,11 +135,11 @@ def test_viewer_sees_no_buttons_and_is_refused(service: Served, producer: httpx.
     assert created.status_code == 303
     page = created.headers["location"].split("?")[0]
     with person(service, "viewer") as viewer:
-        html = viewer.get(page).text
-        assert "<h1>" in html and "<form" not in html.split('id="main"')[1].replace('class="filters" method="get"', "")
+        body = viewer.get(page).text
+        assert "<h1>" in body and "<form" not in body.split('id="main"')[1].replace('class="filters" method="get"', "")
         assert "New broadcast" not in viewer.get("/broadcasts").text
         assert viewer.get("/broadcasts/new").status_code == 403
-        token = re.search(r'name="csrf_token" value="([^"]+)"', html)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', body)
         assert token  # the sign-out form: a real token of the viewer's session
         for action in ("start", "stop", "cancel", "preflight", "layout", "destinations", "edit"):
             forged = viewer.post(f"{page}/{action}", data={"csrf_token": token.group(1), "layout": "grid"})
@@ -153,8 +154,8 @@ def test_occurrences_are_the_schedulers(producer: httpx.Client) -> None:
     start = later(10, zone)
     query = {"timezone": zone, "start_mode": "at", "start_local": local(start), "repeat": "weekly",
              "days": ["mon", "thu"], "weekly_time": "09:30", "count": "8", "duration_min": "45"}
-    html = producer.get("/broadcasts/occurrences", params=query).text
-    shown = re.findall(r'<time datetime="([^"]+)"', html)
+    body = producer.get("/broadcasts/occurrences", params=query).text
+    shown = re.findall(r'<time datetime="([^"]+)"', body)
     spec = BroadcastSpec(room_name="x", destinations=(), start_at=start, max_duration_s=45 * 60,
                          recurrence=Recurrence("30 9 * * mon,thu", zone, count=8))
     expected: list[str] = []
@@ -203,8 +204,8 @@ def test_start_now_and_stop_from_the_page(service: Served, producer: httpx.Clien
     assert started.status_code == 303 and started.headers["location"].endswith("?notice=started")
 
     def status() -> str:
-        html = producer.get(f"{page}/runs", params={"part": "status"}).text
-        found = re.search(r'id="run-status">([a-z]+)<', html)
+        body = producer.get(f"{page}/runs", params={"part": "status"}).text
+        found = re.search(r'id="run-status">([a-z]+)<', body)
         return found.group(1) if found else ""
 
     wait_until(lambda: status() == "live", timeout=15)
@@ -232,3 +233,30 @@ def test_list_pages_with_a_cursor(service: Served, producer: httpx.Client) -> No
     assert re.findall(r">(paged-\d\d)</a>", second) == ["paged-01", "paged-00"]
     assert "Older broadcasts" not in second
     assert "Every" not in second and "Once" in second
+
+
+def test_live_controls_errors_are_the_apis(service: Served, producer: httpx.Client) -> None:
+    created = producer.post("/broadcasts/new", data={**FORM, "csrf_token": csrf(producer), "start_mode": "at",
+                                                     "start_local": local(later(300))})
+    page = created.headers["location"].split("?")[0]
+    broadcast_id = page.rsplit("/", 1)[1]
+    bearer = {"Authorization": f"Bearer {service.token}"}
+    api = httpx.patch(f"{service.url}/v1/broadcasts/{broadcast_id}", headers=bearer,
+                      json={"add_destinations": [{"type": "mux", "stream_key": "bad key"}]})
+    assert api.status_code == 422
+    added = producer.post(f"{page}/destinations", data={"csrf_token": csrf(producer, page), "dest_type_0": "mux",
+                                                        "dest_key_0": "bad key"})
+    assert added.status_code == 422 and api.json()["error"]["message"] in html.unescape(added.text)
+    layout = producer.post(f"{page}/layout", data={"csrf_token": csrf(producer, page), "layout": "nope"})
+    api = httpx.patch(f"{service.url}/v1/broadcasts/{broadcast_id}", headers=bearer, json={"layout": "nope"})
+    assert layout.status_code == api.status_code == 422
+    assert api.json()["error"]["message"] in html.unescape(layout.text)
+    ok = producer.post(f"{page}/destinations", data={"csrf_token": csrf(producer, page), "dest_type_0": "rtmp",
+                                                     "dest_url_0": "rtmp://127.0.0.1:1935/live/added-key-555"})
+    assert ok.status_code == 303 and ok.headers["location"].endswith("?notice=destination_added")
+    shown = producer.get(page).text
+    assert "added-key-555" not in shown and shown.count("/remove\"") == 2
+    dst = re.search(r'action="/broadcasts/[^/]+/destinations/(dst_[0-9a-f]+)/remove"', shown)
+    assert dst
+    removed = producer.post(f"{page}/destinations/{dst.group(1)}/remove", data={"csrf_token": csrf(producer, page)})
+    assert removed.status_code == 303 and "/remove\"" not in producer.get(page).text  # the last one stays
