@@ -172,13 +172,14 @@ class IdentityService:
     async def sign_in(self, name: str, password: str, address: str) -> tuple[str, Person]:
         """A new session's cookie value and its person. SignInThrottled when this name or address failed too
         often lately; SignInRefused (the same for an unknown name, a wrong password or a disabled person)."""
-        await self._throttle.check(name, address)
-        person = await in_thread(self._store.person, name) if len(name) <= 64 else None
-        if not await self._argon2(self._verify, person, password):
-            await self._throttle.failed(name, address)
-            raise SignInRefused("wrong name or password")
-        assert person is not None
-        await self._throttle.succeeded(name)
+        async with self._throttle.attempt(name, address):
+            await self._throttle.check(name, address)
+            person = await in_thread(self._store.person, name) if len(name) <= 64 else None
+            if not await self._argon2(self._verify, person, password):
+                await self._throttle.failed(name, address)
+                raise SignInRefused("wrong name or password")
+            assert person is not None
+            await self._throttle.succeeded(name)
         if self._hasher.check_needs_rehash(person.password_hash):
             rehashed = await self._argon2(self._hasher.hash, password)
             await in_thread(self._store.update_person, name, password_hash=rehashed)

@@ -3,7 +3,9 @@ sees them); past the free attempts, each further one waits a doubling delay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
 from orchestrator.domain.identity import ThrottlePolicy, retry_at
@@ -34,6 +36,32 @@ class SignInThrottle:
         self._store = store
         self._clock = clock
         self._policy = policy
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # scope -> (lock, holders and waiters)
+
+    @contextlib.asynccontextmanager
+    async def attempt(self, name: str, address: str) -> AsyncIterator[None]:
+        """One sign-in attempt at a time per name and per address in this replica: a burst of parallel attempts
+        cannot all pass `check` before the first failure is recorded (across replicas, at most one each)."""
+        keys = sorted(scopes(name, address))  # one order for all: none holds what another waits for
+        counted: list[str] = []
+        held: list[asyncio.Lock] = []
+        try:
+            for key in keys:
+                lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+                self._locks[key] = (lock, users + 1)
+                counted.append(key)
+                await lock.acquire()
+                held.append(lock)
+            yield
+        finally:
+            for lock in held:
+                lock.release()
+            for key in counted:
+                lock, users = self._locks[key]
+                if users <= 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
 
     async def check(self, name: str, address: str) -> None:
         """SignInThrottled when the name or the address must wait."""

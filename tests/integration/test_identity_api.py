@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -273,6 +274,22 @@ def test_sign_in_failures_are_throttled_per_name_with_retry_after(service: Serve
     assert held.status_code == 429
     assert 1 <= int(held.headers["retry-after"]) <= 30
     assert f"Try again in {held.headers['retry-after']} seconds" in held.text
+
+
+def test_a_burst_of_parallel_failures_is_throttled_as_if_one_by_one(service: Served) -> None:
+    add(service, "pia", "viewer")
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        form = http.get("/sign-in")
+        cookies, token = dict(http.cookies), _token_of(form.text)
+
+    def attempt(i: int) -> int:
+        with httpx.Client(base_url=service.url, timeout=60, cookies=cookies) as one:
+            return one.post("/sign-in", headers={"X-Forwarded-For": f"198.51.100.{100 + i}"}, data={
+                "name": "pia", "password": f"wrong password {i}!", "csrf_token": token, "next": "/"}).status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        statuses = sorted(pool.map(attempt, range(10)))
+    assert statuses == [401] * 5 + [429] * 5
 
 
 def test_sign_in_failures_are_throttled_per_address_across_names(service: Served) -> None:
