@@ -6,7 +6,7 @@ import asyncio
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -153,7 +153,7 @@ async def test_streams_pass_through_unbuffered() -> None:
     """An SSE-like answer reaches the client chunk by chunk, with the headers, while it is still open."""
     app = FastAPI()
 
-    async def ticks() -> object:
+    async def ticks() -> AsyncIterator[str]:
         for n in range(3):
             yield f"data: {n}\n\n"
 
