@@ -45,11 +45,15 @@ def _show(result: dict[str, Any]) -> None:
     out.add_row(result["id"], result["room_name"], result["layout"], dests, result["state"],
                 shown(run["planned_start"] if run else result["start_at"], tz), duration)
     console.print(out)
+    for event in result.get("history") or []:
+        console.print(f"{shown(event['at'], tz)}  {event['state_after']:9}  {event['detail']}  "
+                      f"by {event.get('actor') or 'system'}")
     for run in result.get("runs") or []:
         console.print(f"run {run['seq']} {run['id']}: {run['status']}  planned {shown(run['planned_start'], tz)} → "
                       f"{shown(run['planned_end'], tz)}  egresses {len(run['egresses'])}  {run['error']}")
         for event in run.get("events") or []:
-            console.print(f"   {shown(event['at'], tz)}  {event['status_after']:9}  {event['detail']}")
+            console.print(f"   {shown(event['at'], tz)}  {event['status_after']:9}  {event['detail']}  "
+                          f"by {event.get('actor') or 'system'}")
         for check in run.get("preflight") or []:
             console.print(f"   preflight {check['check']}: {'ok' if check['ok'] else 'FAILED'}  {check['detail']}")
 

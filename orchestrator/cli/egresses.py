@@ -105,10 +105,10 @@ def _show_egress(result: dict[str, Any]) -> None:
         console.print(f"file: {f['location'] or f['filename']}  {f['size_bytes']} bytes  {f['duration_s']:.1f} s")
     for s in result["streams"]:
         console.print(f"stream: {s['url']}  {s['status']}  {s['error']}")
-    history = table("at", "source", "outcome", "before", "after", "detail")
+    history = table("at", "source", "outcome", "before", "after", "detail", "by")
     for e in result["events"]:
         history.add_row(shown(e["at"]), e["source"], e["outcome"], e["status_before"] or "-", e["status_after"],
-                        e["detail"])
+                        e["detail"], e.get("actor") or "system")
     console.print(history)
 
 

@@ -55,7 +55,8 @@ def recordings_show(
         if rec.get(name) not in (None, ""):
             console.print(f"[bold]{name}[/]: {rec[name]}")
     for event in rec.get("events") or []:
-        console.print(f"  {event['at']}  {event['status_before'] or '-'} -> {event['status_after']}  {event['detail']}")
+        console.print(f"  {event['at']}  {event['status_before'] or '-'} -> {event['status_after']}  {event['detail']}"
+                      f"  by {event.get('actor') or 'system'}")
 
 
 @recordings_app.command("url")

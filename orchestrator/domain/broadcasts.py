@@ -242,6 +242,7 @@ class BroadcastEvent:
     state_before: BroadcastState | None
     state_after: BroadcastState
     detail: str
+    actor: str = "system"  # who asked: a person's or key's name; "system" when the service acted itself
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ class RunEvent:
     egress_pk: str | None = None
     kind: RunEventKind | None = None  # None on rows written before kinds were stored
     destination: str | None = None  # the destination id a READD_DESTINATION row is about
+    actor: str = "system"  # who asked: a person's or key's name; "system" when the service acted itself
 
 
 @dataclass(frozen=True)

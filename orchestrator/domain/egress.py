@@ -239,6 +239,7 @@ class EgressEvent:
     status_after: EgressStatus
     event_id: str = ""
     detail: str = ""
+    actor: str = "system"  # who asked: a person's or key's name; "system" when the service acted itself
 
 
 @dataclass(frozen=True)

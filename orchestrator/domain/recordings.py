@@ -119,6 +119,7 @@ class RecordingEvent:
     status_before: RecordingStatus | None
     status_after: RecordingStatus
     detail: str = ""
+    actor: str = "system"  # who asked: a person's or key's name; "system" when the service acted itself
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from orchestrator.domain.errors import (
     LiveKitUnavailable,
     NotFound,
 )
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.ids import new_egress_pk
 from orchestrator.domain.requests import EgressRequest, check_stream_url, require_storage_for, validate
 
@@ -88,21 +89,21 @@ class EgressLedgerService:
 
     # ---- start -------------------------------------------------------------------------------
 
-    async def start(self, request: EgressRequest) -> EgressRecord:
-        """Start one egress, exactly once.
+    async def start(self, request: EgressRequest, *, actor: str) -> EgressRecord:
+        """Start one egress, exactly once (`actor`: who asked, as the history records it).
 
         The row is written before LiveKit is called, so nothing is lost if we crash mid-call.
         On a timeout or an unavailable LiveKit the call may still have started an egress, so
         before any retry we list the room's egresses and adopt the one our request made.
         """
         require_storage_for(request, self._can_record, "outputs")
-        [record] = await in_thread(self.prepare, [request])
+        [record] = await in_thread(self.prepare, [request], actor=actor)
         return await self.launch(record, request)
 
-    def prepare(self, requests: list[EgressRequest]) -> list[EgressRecord]:
+    def prepare(self, requests: list[EgressRequest], *, actor: str = SYSTEM.name) -> list[EgressRecord]:
         """Validate and write the ledger rows (one transaction) before any call leaves for LiveKit."""
         records = [self.new_record(request) for request in requests]
-        self._repo.create_many(records, detail=START_REQUESTED)
+        self._repo.create_many(records, detail=START_REQUESTED, actor=actor)
         return records
 
     def new_record(self, request: EgressRequest, pk: str | None = None, now: datetime | None = None) -> EgressRecord:
@@ -185,7 +186,8 @@ class EgressLedgerService:
 
     # ---- stop and update ---------------------------------------------------------------------
 
-    async def stop(self, ref: str) -> EgressRecord:
+    async def stop(self, ref: str, *, actor: str) -> EgressRecord:
+        """Ask LiveKit to stop the egress (`actor`: who asked)."""
         record = await in_thread(self.get, ref)
         if record.status.terminal:
             return record
@@ -194,17 +196,18 @@ class EgressLedgerService:
         try:
             obs = await self._gateway.stop(record.egress_id)
         except EgressAlreadyEnded:
-            return await self.refresh(record, ChangeSource.API)
+            return await self.refresh(record, ChangeSource.API, actor=actor)
         except EgressUnknownToLiveKit:
-            return await self._lost(record, ChangeSource.API)
-        applied = await self.fold(obs, ChangeSource.API, detail="stop requested")
+            return await self._lost(record, ChangeSource.API, actor=actor)
+        applied = await self.fold(obs, ChangeSource.API, detail="stop requested", actor=actor)
         assert applied.record is not None
         return applied.record
 
     async def update(
         self, ref: str, *, layout: str | None = None, add_stream_urls: list[str] | None = None,
-        remove_stream_urls: list[str] | None = None,
+        remove_stream_urls: list[str] | None = None, actor: str,
     ) -> EgressRecord:
+        """Change the layout or the RTMP destinations of a running egress (`actor`: who asked)."""
         record = await in_thread(self.get, ref)
         if record.status.terminal:
             raise Conflict(f"egress {record.id} has ended ({record.status.value}); it cannot be changed")
@@ -222,44 +225,45 @@ class EgressLedgerService:
             if add or remove:
                 obs = await self._gateway.update_stream(record.egress_id, add, remove)
         except EgressUnknownToLiveKit:
-            return await self._lost(record, ChangeSource.API)
+            return await self._lost(record, ChangeSource.API, actor=actor)
         except EgressAlreadyEnded:
-            await self.refresh(record, ChangeSource.API)
+            await self.refresh(record, ChangeSource.API, actor=actor)
             raise
         assert obs is not None
-        applied = await self.fold(obs, ChangeSource.API, detail="update requested")
+        applied = await self.fold(obs, ChangeSource.API, detail="update requested", actor=actor)
         assert applied.record is not None
         return applied.record
 
-    async def refresh(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
+    async def refresh(self, record: EgressRecord, source: ChangeSource, *, actor: str = SYSTEM.name) -> EgressRecord:
         """Ask LiveKit for the egress's current state and fold it in."""
         assert record.egress_id is not None
         try:
             found = await self._gateway.list_egresses(egress_id=record.egress_id)
         except EgressUnknownToLiveKit:
-            return await self._lost(record, source)
+            return await self._lost(record, source, actor=actor)
         if not found:
-            return await self._lost(record, source)
-        applied = await self.fold(found[0], source)
+            return await self._lost(record, source, actor=actor)
+        applied = await self.fold(found[0], source, actor=actor)
         return applied.record or record
 
-    async def _lost(self, record: EgressRecord, source: ChangeSource) -> EgressRecord:
-        applied = await self.fail(record.id, source, LOST, 404)
+    async def _lost(self, record: EgressRecord, source: ChangeSource, *, actor: str) -> EgressRecord:
+        applied = await self.fail(record.id, source, LOST, 404, actor=actor)
         return applied.record or record
 
     # ---- ledger writes (each published once committed) -------------------------------------
 
     async def fold(self, obs: Observation, source: ChangeSource, *, bind_to: str | None = None,
-                   detail: str = "") -> Applied:
+                   detail: str = "", actor: str = SYSTEM.name) -> Applied:
         """Fold one report from LiveKit into the ledger (adopting an egress never seen before)."""
         return self._changes.applied(await in_thread(
-            self._repo.observe, obs, source, self._now(), bind_to=bind_to, detail=detail))
+            self._repo.observe, obs, source, self._now(), bind_to=bind_to, detail=detail, actor=actor))
 
-    async def fail(self, pk: str, source: ChangeSource, error: str, error_code: int) -> Applied:
+    async def fail(self, pk: str, source: ChangeSource, error: str, error_code: int, *,
+                   actor: str = SYSTEM.name) -> Applied:
         """Fail an egress for a reason the service decides (a refused start, a deadline, an egress LiveKit lost)."""
         return self._changes.applied(await in_thread(
             self._repo.force_status, pk, EgressStatus.FAILED, source, self._now(), error=error,
-            error_code=error_code))
+            error_code=error_code, actor=actor))
 
     # ---- background helpers ------------------------------------------------------------------
 

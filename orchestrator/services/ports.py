@@ -100,15 +100,16 @@ class EgressLedger(Protocol):
     def unfinished(self) -> list[EgressRecord]: ...
     def count_by_status(self) -> dict[str, int]: ...
     def ping(self) -> None: ...
-    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
-        """New egresses about to be started, in `starting`, each with its first history row; one transaction."""
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "", *, actor: str = "system") -> None:
+        """New egresses about to be started, in `starting`, each with its first history row; one transaction.
+        `actor` (here and below): who asked, the name history rows record; "system" when the service acts."""
     def observe(self, obs: Observation, source: ChangeSource, now: datetime, *, webhook: WebhookRow | None = None,
-                bind_to: str | None = None, detail: str = "") -> Applied:
+                bind_to: str | None = None, detail: str = "", actor: str = "system") -> Applied:
         """Fold one report in (adopting an unknown egress; with `bind_to`, the answer to our own start call)."""
     def observe_answers(self, items: Sequence[tuple[Observation, datetime, str, str]]) -> list[Applied | Exception]:
         """Answers to many start calls, (observation, now, row id, detail) each, in one transaction."""
     def force_status(self, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *,
-                     error: str = "", error_code: int = 0, detail: str = "") -> Applied:
+                     error: str = "", error_code: int = 0, detail: str = "", actor: str = "system") -> Applied:
         """A status the service decides itself (a failed start, a start deadline, an egress LiveKit lost)."""
 
 
@@ -178,13 +179,16 @@ class BroadcastStore(Protocol):
     """Broadcasts and their runs. Every change of a run or a broadcast is a guarded update plus a history row
     in the same transaction; `kind` (and `destination`) type the run history rows decisions count."""
 
-    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None:
-        """The broadcast with its first history row, and its first run (if any) with its own."""
+    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str, *,
+               actor: str = "system") -> None:
+        """The broadcast with its first history row, and its first run (if any) with its own. `actor` (here and
+        below): who asked, the name history rows record; "system" when the service acts."""
     def get(self, broadcast_id: str) -> Broadcast | None: ...
     def find(self, *, room_name: str | None = None, state: BroadcastState | None = None,
              before: tuple[datetime, str] | None = None, limit: int = 50) -> list[Broadcast]: ...
     def history(self, broadcast_id: str) -> list[BroadcastEvent]: ...
-    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str) -> Broadcast | None:
+    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str, *,
+                         actor: str = "system") -> Broadcast | None:
         """Store `broadcast`'s spec and state if its version is still the stored one (then bumped), with a
         history row. None if it changed meanwhile (or is gone)."""
     def add_run(self, run: BroadcastRun, detail: str) -> bool:
@@ -204,12 +208,12 @@ class BroadcastStore(Protocol):
     def egresses(self, run_id: str) -> list[RunEgress]: ...
     def transition(self, run_id: str, from_statuses: Iterable[RunStatus], to: RunStatus, now: datetime,
                    detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None,
-                   kind: RunEventKind | None = None) -> BroadcastRun | None:
+                   kind: RunEventKind | None = None, actor: str = "system") -> BroadcastRun | None:
         """Move a run to `to` only if it is in one of `from_statuses` now (the claim): None if not.
         `egress_pk` names the egress in the history row; `changes` sets the run's fields."""
     def note(self, run_id: str, now: datetime, detail: str, changes: RunChanges | None = None, *,
              egress_pk: str | None = None, expected_version: int | None = None, kind: RunEventKind | None = None,
-             destination: str | None = None) -> BroadcastRun | None:
+             destination: str | None = None, actor: str = "system") -> BroadcastRun | None:
         """A history row (and field changes) without a change of status; with `expected_version`, only if
         nobody changed the run since (the optimistic claim to heal, take over or roll over a run)."""
     def claim_due(self, now: datetime, grace: timedelta, instance: str, limit: int = 1000
@@ -256,7 +260,7 @@ class RecordingStore(Protocol):
         """Catalog new recordings, each with its first history row; ones already there are left alone.
         Returns those added."""
     def transition(self, current: Recording, after: Recording, now: datetime, detail: str,
-                   deliveries: Sequence[Delivery] = ()) -> Recording | None:
+                   deliveries: Sequence[Delivery] = (), *, actor: str = "system") -> Recording | None:
         """Store `after` (`current` with new mutable fields: `domain.recordings.changed_fields`) only if
         nobody changed the recording since `current` was read, else None; with a history row and
         `deliveries` put in the outbox, in the same transaction."""

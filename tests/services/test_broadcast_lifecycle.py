@@ -29,7 +29,7 @@ async def world() -> AsyncIterator[BroadcastWorld]:
 async def test_a_scheduled_run_is_claimed_once_goes_live_and_ends_at_its_planned_end(world: BroadcastWorld) -> None:
     other = world.replica("replica-2")  # a second process on the same database, with its own timer
     start = world.clock() + timedelta(minutes=1)
-    b = await world.service.create(world.spec(start_at=start, max_duration_s=600))
+    b = await world.service.create(world.spec(start_at=start, max_duration_s=600), actor="tester")
     run = world.only_run(b.id)
     assert run.status == RunStatus.SCHEDULED and f"end:{run.id}" in world.timer.pending()
     await other.service.rebuild()
@@ -62,7 +62,7 @@ async def test_a_scheduled_run_is_claimed_once_goes_live_and_ends_at_its_planned
 
 
 async def test_an_egress_failing_early_is_healed_after_a_backoff_then_the_run_gives_up(world: BroadcastWorld) -> None:
-    b = await world.service.create(world.spec())  # start now
+    b = await world.service.create(world.spec(), actor="tester")  # start now
     await world.advance(0)
     for replacement in (1, 2):
         run = world.only_run(b.id)
@@ -91,7 +91,7 @@ async def test_an_egress_failing_early_is_healed_after_a_backoff_then_the_run_gi
 
 
 async def test_rollover_hands_over_to_a_new_egress_before_the_stream_limit(world: BroadcastWorld) -> None:
-    b = await world.service.create(world.spec(max_duration_s=7200))
+    b = await world.service.create(world.spec(max_duration_s=7200), actor="tester")
     await world.advance(0)
     first = world.egress(world.only_run(b.id))
     await world.report(first.egress_id or "", EgressStatus.ACTIVE)
@@ -116,8 +116,8 @@ async def test_rollover_hands_over_to_a_new_egress_before_the_stream_limit(world
 
 
 async def test_a_start_missed_beyond_the_grace_makes_the_run_missed(world: BroadcastWorld) -> None:
-    late = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=1)))
-    on_time = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=3)))
+    late = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=1)), actor="tester")
+    on_time = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=3)), actor="tester")
     world.clock.advance(60 + 5 * 60 + 1)  # the service was down (no timer ran) until 5 min 1 s after the first start
     restarted = world.replica("replica-1-restarted")
     await restarted.service.rebuild()
@@ -133,7 +133,7 @@ async def test_a_start_missed_beyond_the_grace_makes_the_run_missed(world: Broad
 
 async def test_waiting_for_a_publisher_then_starting_when_one_joins(world: BroadcastWorld) -> None:
     world.livekit.add_room("stage")
-    b = await world.service.create(world.spec(room_name="stage", wait_for_publisher=True))
+    b = await world.service.create(world.spec(room_name="stage", wait_for_publisher=True), actor="tester")
     await world.advance(0)
     await world.service.sweep()
     run = world.only_run(b.id)
@@ -150,7 +150,8 @@ async def test_waiting_for_a_publisher_then_starting_when_one_joins(world: Broad
 
 async def test_nobody_publishing_until_the_end_fails_the_run_with_that_reason(world: BroadcastWorld) -> None:
     world.livekit.add_room("empty")
-    b = await world.service.create(world.spec(room_name="empty", wait_for_publisher=True, max_duration_s=120))
+    b = await world.service.create(world.spec(room_name="empty", wait_for_publisher=True, max_duration_s=120),
+        actor="tester")
     await world.advance(0)
     assert world.only_run(b.id).awaiting_publisher
     await world.advance(120)

@@ -28,7 +28,7 @@ async def world() -> AsyncIterator[BroadcastWorld]:
 async def test_a_required_preflight_that_fails_fails_the_run_with_the_reasons(world: BroadcastWorld) -> None:
     world.probe.refused.add(DEST.url)
     b = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=10), max_duration_s=600,
-                                              require_preflight=True))
+                                              require_preflight=True), actor="tester")
     run = world.only_run(b.id)
     await world.advance((timedelta(minutes=10) - LEAD).total_seconds())  # the preflight's moment
     run = world.only_run(b.id)
@@ -48,7 +48,8 @@ async def test_a_required_preflight_that_fails_fails_the_run_with_the_reasons(wo
 
 async def test_a_failed_preflight_not_required_is_shown_and_announced_and_the_run_starts(world: BroadcastWorld) -> None:
     world.probe.refused.add(DEST.url)
-    b = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=10), max_duration_s=600))
+    b = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=10), max_duration_s=600),
+        actor="tester")
     await world.advance((timedelta(minutes=10) - LEAD).total_seconds())
     run = world.only_run(b.id)
     assert run.status == RunStatus.SCHEDULED and run.preflight is not None
@@ -62,7 +63,7 @@ async def test_a_failed_preflight_not_required_is_shown_and_announced_and_the_ru
 
 async def test_a_preflight_that_passes_is_noted_and_announces_nothing(world: BroadcastWorld) -> None:
     b = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=10), max_duration_s=600,
-                                              require_preflight=True))
+                                              require_preflight=True), actor="tester")
     await world.advance((timedelta(minutes=10) - LEAD).total_seconds())
     run = world.only_run(b.id)
     assert run.status == RunStatus.SCHEDULED
@@ -78,7 +79,8 @@ async def test_a_preflight_that_passes_is_noted_and_announces_nothing(world: Bro
 async def test_started_now_with_a_required_preflight_that_fails_fails_instead_of_starting(world: BroadcastWorld
                                                                                          ) -> None:
     world.probe.refused.add(DEST.url)
-    b = await world.service.create(world.spec(max_duration_s=600, require_preflight=True))  # no start_at: now
+    # no start_at: now
+    b = await world.service.create(world.spec(max_duration_s=600, require_preflight=True), actor="tester")
     await world.advance(0)
     run = world.only_run(b.id)
     assert run.status == RunStatus.FAILED and world.livekit.started == [] and run.egress_pk is None
@@ -95,7 +97,7 @@ async def test_started_now_with_a_required_preflight_that_fails_fails_instead_of
 
 
 async def test_started_now_with_a_required_preflight_that_passes_starts(world: BroadcastWorld) -> None:
-    b = await world.service.create(world.spec(max_duration_s=600, require_preflight=True))
+    b = await world.service.create(world.spec(max_duration_s=600, require_preflight=True), actor="tester")
     await world.advance(0)
     run = world.only_run(b.id)
     assert run.status == RunStatus.STARTING and len(world.livekit.started) == 1
@@ -106,11 +108,11 @@ async def test_started_now_with_a_required_preflight_that_passes_starts(world: B
 
 async def test_started_by_hand_long_after_its_preflight_is_checked_again(world: BroadcastWorld) -> None:
     b = await world.service.create(world.spec(start_at=world.clock() + timedelta(hours=1), max_duration_s=600,
-                                              require_preflight=True))
+                                              require_preflight=True), actor="tester")
     await world.service.preflight(b.id)  # passes now; an hour later it is stale
     world.probe.refused.add(DEST.url)
     await world.advance(LEAD.total_seconds() * 2)
-    run = await world.service.start_now(b.id)
+    run = await world.service.start_now(b.id, actor="tester")
     assert run.status == RunStatus.FAILED and world.livekit.started == []
     kinds = [e.kind for e in world.store.events(run.id)]
     assert kinds[-3:] == [RunEventKind.STARTED_BY_HAND, RunEventKind.PREFLIGHT_FAILED, RunEventKind.FAILED]
@@ -118,7 +120,7 @@ async def test_started_by_hand_long_after_its_preflight_is_checked_again(world: 
 
 async def test_a_recent_passed_preflight_is_not_made_again_at_the_start(world: BroadcastWorld) -> None:
     b = await world.service.create(world.spec(start_at=world.clock() + timedelta(minutes=10), max_duration_s=600,
-                                              require_preflight=True))
+                                              require_preflight=True), actor="tester")
     await world.advance(timedelta(minutes=10).total_seconds())
     run = world.only_run(b.id)
     assert run.status == RunStatus.STARTING and len(world.livekit.started) == 1
@@ -129,7 +131,7 @@ async def test_a_recent_passed_preflight_is_not_made_again_at_the_start(world: B
 
 async def test_without_require_preflight_a_start_now_is_not_checked(world: BroadcastWorld) -> None:
     world.probe.refused.add(DEST.url)
-    b = await world.service.create(world.spec(max_duration_s=600))
+    b = await world.service.create(world.spec(max_duration_s=600), actor="tester")
     await world.advance(0)
     run = world.only_run(b.id)
     assert run.status == RunStatus.STARTING and run.preflight is None and world.announced == []

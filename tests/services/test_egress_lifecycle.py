@@ -35,7 +35,7 @@ async def test_the_row_is_written_before_the_start_call_leaves(world: World) -> 
         seen.append((row.status, row.egress_id))
 
     world.livekit.before_answer = during_the_call
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     assert seen == [(EgressStatus.STARTING, None)]  # the row existed, not yet bound to LiveKit's id
     assert record.egress_id in world.livekit.egresses and record.status == EgressStatus.STARTING
     assert world.ledger.history(record.id)[0].detail == "start requested"
@@ -45,7 +45,7 @@ async def test_the_row_is_written_before_the_start_call_leaves(world: World) -> 
 
 async def test_webhooks_move_an_egress_forward_and_never_back(world: World) -> None:
     world.livekit.add_room("studio")
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     assert record.egress_id is not None
     world.livekit.activate(record.egress_id)
     notices = world.livekit.take_notices()
@@ -62,7 +62,7 @@ async def test_webhooks_move_an_egress_forward_and_never_back(world: World) -> N
 
 async def test_a_webhook_delivered_twice_is_applied_once(world: World) -> None:
     world.livekit.add_room("studio")
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     assert record.egress_id is not None
     world.livekit.activate(record.egress_id)
     notices = [n for n in world.livekit.take_notices() if n.event == "egress_updated"]
@@ -77,7 +77,7 @@ async def test_a_webhook_delivered_twice_is_applied_once(world: World) -> None:
 async def test_a_start_call_that_times_out_is_adopted_not_repeated(world: World) -> None:
     world.livekit.add_room("studio")
     world.livekit.fail_next_start(StartFailure.UNAVAILABLE_BUT_STARTED)
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     [started] = list(world.livekit.egresses)
     assert record.egress_id == started and len(world.livekit.started) == 1
     assert "adopted" in world.ledger.history(record.id)[-1].detail
@@ -87,19 +87,20 @@ async def test_a_start_with_no_worker_is_retried_then_failed(world: World) -> No
     world.livekit.add_room("studio")
     world.livekit.fail_next_start(StartFailure.NO_WORKER, times=3)
     with pytest.raises(LiveKitUnavailable):
-        await world.egresses.start(composite())
+        await world.egresses.start(composite(), actor="tester")
     [row] = world.ledger.find(room_name="studio")
     assert world.livekit.calls.count("StartRoomCompositeEgress") == 3
     assert row.status == EgressStatus.FAILED and row.error_code == 503
     world.livekit.fail_next_start(StartFailure.NO_WORKER, times=2)
-    assert (await world.egresses.start(composite())).status == EgressStatus.STARTING  # the third call starts it
+    # the third call starts it
+    assert (await world.egresses.start(composite(), actor="tester")).status == EgressStatus.STARTING
 
 
 async def test_a_refused_start_fails_the_row_at_once(world: World) -> None:
     world.livekit.add_room("studio")
     world.livekit.fail_next_start(StartFailure.REJECTED)
     with pytest.raises(LiveKitRejected):
-        await world.egresses.start(composite())
+        await world.egresses.start(composite(), actor="tester")
     [row] = world.ledger.find(room_name="studio")
     assert row.status == EgressStatus.FAILED and row.error_code == 400
     assert world.livekit.calls.count("StartRoomCompositeEgress") == 1
@@ -107,16 +108,17 @@ async def test_a_refused_start_fails_the_row_at_once(world: World) -> None:
 
 async def test_stop_then_the_ending_webhook_completes_it(world: World) -> None:
     world.livekit.add_room("studio")
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     assert record.egress_id is not None
     world.livekit.activate(record.egress_id)
     await world.deliver()
-    assert (await world.egresses.stop(record.id)).status == EgressStatus.ENDING
+    assert (await world.egresses.stop(record.id, actor="tester")).status == EgressStatus.ENDING
     world.livekit.end(record.egress_id)
     await world.deliver()
     done = world.egresses.get(record.id)
     assert done.status == EgressStatus.COMPLETE and done.ended_at is not None
-    assert (await world.egresses.stop(record.id)).status == EgressStatus.COMPLETE  # stopping again: no call
+    # stopping again: no call
+    assert (await world.egresses.stop(record.id, actor="tester")).status == EgressStatus.COMPLETE
     assert world.livekit.calls.count("StopEgress") == 1
     assert [c.record.status for c in world.heard] == [EgressStatus.ACTIVE, EgressStatus.ENDING,
                                                       EgressStatus.COMPLETE]
@@ -124,7 +126,7 @@ async def test_stop_then_the_ending_webhook_completes_it(world: World) -> None:
 
 async def test_the_reconciler_folds_in_an_ending_whose_webhook_was_lost(world: World) -> None:
     world.livekit.add_room("studio")
-    record = await world.egresses.start(composite())
+    record = await world.egresses.start(composite(), actor="tester")
     assert record.egress_id is not None
     world.livekit.activate(record.egress_id)
     world.livekit.end(record.egress_id)
@@ -138,7 +140,8 @@ async def test_the_reconciler_folds_in_an_ending_whose_webhook_was_lost(world: W
 async def test_the_reconciler_fails_starts_that_never_answered_or_never_started(world: World) -> None:
     world.livekit.add_room("studio")
     [never_called] = world.egresses.prepare([composite()])  # the service stopped before the call left
-    stuck = await world.egresses.start(composite("studio"))  # LiveKit accepted it; the worker never starts it
+    # LiveKit accepted it; the worker never starts it
+    stuck = await world.egresses.start(composite("studio"), actor="tester")
     world.clock.advance(30)
     report = await world.reconciler.run_once()
     assert report.repaired == 0 and report.deadline == 0  # not yet

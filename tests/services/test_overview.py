@@ -29,14 +29,15 @@ def overview(world: BroadcastWorld) -> Overview:
 
 
 async def test_live_runs_active_egresses_and_the_next_day_with_recurring_occurrences(world: BroadcastWorld) -> None:
-    live = await world.service.create(world.spec(title="Morning show", max_duration_s=600))
+    live = await world.service.create(world.spec(title="Morning show", max_duration_s=600), actor="tester")
     await world.advance(0)
     run = world.only_run(live.id)
     await world.report(world.egress(run).egress_id or "", EgressStatus.ACTIVE)
     hourly = await world.service.create(world.spec(
         title="Hourly news", start_at=world.clock() + timedelta(minutes=30), max_duration_s=300,
-        recurrence=Recurrence("30 */6 * * *", "Europe/Berlin")))
-    later = await world.service.create(world.spec(title="Next week", start_at=world.clock() + timedelta(days=7)))
+        recurrence=Recurrence("30 */6 * * *", "Europe/Berlin")), actor="tester")
+    later = await world.service.create(world.spec(title="Next week", start_at=world.clock() + timedelta(days=7)),
+        actor="tester")
 
     now = overview(world).now()
     assert [(i.run.status, i.broadcast and i.broadcast.spec.title) for i in now.runs] == [
@@ -53,7 +54,7 @@ async def test_live_runs_active_egresses_and_the_next_day_with_recurring_occurre
 
 
 async def test_failures_of_the_last_day_say_why_once_per_run(world: BroadcastWorld) -> None:
-    b = await world.service.create(world.spec(title="Doomed", max_duration_s=600))
+    b = await world.service.create(world.spec(title="Doomed", max_duration_s=600), actor="tester")
     await world.advance(0)
     run = world.only_run(b.id)
     refused = "stream failed: could not connect to RTMP server"

@@ -18,16 +18,16 @@ async def test_delete_removes_the_objects_and_keeps_the_record(rec: Recordings) 
     await rec.announce(record)
     [recording] = rec.store.of_egress(record.id)
     rec.clock.advance(60)
-    deleted = await rec.service.delete(recording.id)
+    deleted = await rec.service.delete(recording.id, actor="tester")
     assert (deleted.status, deleted.reason, deleted.deleted_at) == (
         RecordingStatus.DELETED, "deleted through the API", rec.clock())
     assert (BUCKET, "a.mp4") not in rec.s3.objects
     assert rec.store.history(recording.id)[-1].detail == "deleted through the API: 1 object(s) deleted"
-    assert await rec.service.delete(recording.id) == deleted  # again: nothing to do
+    assert await rec.service.delete(recording.id, actor="tester") == deleted  # again: nothing to do
     with pytest.raises(RecordingNotDownloadable):
         await rec.service.download_link(recording.id)
     with pytest.raises(NotFound):
-        await rec.service.delete("rec_unknown")
+        await rec.service.delete("rec_unknown", actor="tester")
 
 
 async def test_deleting_hls_deletes_the_playlist_and_its_segments(rec: Recordings) -> None:  # noqa: F811
@@ -41,7 +41,7 @@ async def test_deleting_hls_deletes_the_playlist_and_its_segments(rec: Recording
     await rec.announce(record)
     [playlist] = rec.store.of_egress(record.id)
     assert playlist.status == RecordingStatus.READY
-    await rec.service.delete(playlist.id)
+    await rec.service.delete(playlist.id, actor="tester")
     assert list(rec.s3.objects) == [(BUCKET, "other/keep.ts")]
 
 
@@ -52,7 +52,7 @@ async def test_storage_unreachable_during_delete_changes_nothing(rec: Recordings
     [recording] = rec.store.of_egress(record.id)
     rec.s3.unreachable = True
     with pytest.raises(StorageUnavailable):
-        await rec.service.delete(recording.id)
+        await rec.service.delete(recording.id, actor="tester")
     assert rec.store.of_egress(record.id) == [recording]
 
 
@@ -65,7 +65,7 @@ async def test_retention_deletes_only_what_is_old_enough(rec: Recordings) -> Non
     gone = rec.ended("EG_gone", files={"gone.mp4": 5}, ended=now - timedelta(days=9))
     for record in (old, new, gone):
         await rec.announce(record)
-    await rec.service.delete(rec.store.of_egress(gone.id)[0].id)  # already deleted: not a candidate
+    await rec.service.delete(rec.store.of_egress(gone.id)[0].id, actor="tester")  # already deleted: not a candidate
     dry = await rec.service.retention(dry_run=True)
     assert [r.egress_pk for r in dry.recordings] == [old.id] and dry.dry_run
     assert dry.cutoff == now - timedelta(days=7)

@@ -39,14 +39,16 @@ class MemoryBroadcastStore:
 
     # ---- broadcasts --------------------------------------------------------------------------
 
-    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None:
+    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str, *,
+               actor: str = "system") -> None:
         with self._lock:
             if broadcast.id in self._broadcasts:
                 raise ValueError(f"broadcast {broadcast.id} exists")
             self._broadcasts[broadcast.id] = broadcast
-            self._history[broadcast.id] = [BroadcastEvent(broadcast.created_at, None, broadcast.state, detail)]
+            self._history[broadcast.id] = [BroadcastEvent(broadcast.created_at, None, broadcast.state, detail,
+                                                          actor)]
             if first_run is not None:
-                self._insert_run(first_run, detail)
+                self._insert_run(first_run, detail, actor)
 
     def get(self, broadcast_id: str) -> Broadcast | None:
         return self._broadcasts.get(broadcast_id)
@@ -73,7 +75,8 @@ class MemoryBroadcastStore:
     def history(self, broadcast_id: str) -> list[BroadcastEvent]:
         return list(self._history.get(broadcast_id, ()))
 
-    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str) -> Broadcast | None:
+    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str, *,
+                         actor: str = "system") -> Broadcast | None:
         with self._lock:
             stored = self._broadcasts.get(broadcast.id)
             if stored is None or stored.version != broadcast.version:
@@ -81,7 +84,7 @@ class MemoryBroadcastStore:
             updated = replace(broadcast, created_at=stored.created_at, updated_at=now, version=stored.version + 1)
             self._broadcasts[broadcast.id] = updated
             self._history[broadcast.id] = [*self._history[broadcast.id],
-                                           BroadcastEvent(now, stored.state, broadcast.state, detail)]
+                                           BroadcastEvent(now, stored.state, broadcast.state, detail, actor)]
             return updated
 
     # ---- runs: reads -------------------------------------------------------------------------
@@ -129,25 +132,25 @@ class MemoryBroadcastStore:
 
     def transition(self, run_id: str, from_statuses: Iterable[RunStatus], to: RunStatus, now: datetime,
                    detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None,
-                   kind: RunEventKind | None = None) -> BroadcastRun | None:
+                   kind: RunEventKind | None = None, actor: str = "system") -> BroadcastRun | None:
         with self._lock:
             before = self._runs.get(run_id)
             if before is None or before.status not in set(from_statuses):
                 return None
             after = self._write(before, changes, now, status=to)
-            self._add_event(run_id, RunEvent(now, before.status, to, detail, egress_pk, kind))
+            self._add_event(run_id, RunEvent(now, before.status, to, detail, egress_pk, kind, actor=actor))
             return after
 
     def note(self, run_id: str, now: datetime, detail: str, changes: RunChanges | None = None, *,
              egress_pk: str | None = None, expected_version: int | None = None, kind: RunEventKind | None = None,
-             destination: str | None = None) -> BroadcastRun | None:
+             destination: str | None = None, actor: str = "system") -> BroadcastRun | None:
         with self._lock:
             before = self._runs.get(run_id)
             if before is None or (expected_version is not None and before.version != expected_version):
                 return None
             after = self._write(before, changes, now)
             self._add_event(run_id, RunEvent(now, before.status, before.status, detail, egress_pk, kind,
-                                             destination))
+                                             destination, actor))
             return after
 
     def claim_due(self, now: datetime, grace: timedelta, instance: str, limit: int = 1000
@@ -187,14 +190,15 @@ class MemoryBroadcastStore:
 
     # ---- internals (the lock held) -----------------------------------------------------------
 
-    def _insert_run(self, run: BroadcastRun, detail: str) -> bool:
+    def _insert_run(self, run: BroadcastRun, detail: str, actor: str = "system") -> bool:
         if run.broadcast_id not in self._broadcasts:
             raise ValueError(f"no broadcast {run.broadcast_id}")  # the SQL foreign key refuses it
         if run.id in self._runs or any(r.broadcast_id == run.broadcast_id and r.seq == run.seq
                                        for r in self._runs.values()):
             return False
         self._runs[run.id] = run
-        self._events[run.id] = [RunEvent(run.created_at, None, run.status, detail, kind=RunEventKind.SCHEDULED)]
+        self._events[run.id] = [RunEvent(run.created_at, None, run.status, detail, kind=RunEventKind.SCHEDULED,
+                                         actor=actor)]
         return True
 
     def _write(self, run: BroadcastRun, changes: RunChanges | None, now: datetime, *,

@@ -75,19 +75,19 @@ class MemoryEgressLedger:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "", *, actor: str = "system") -> None:
         with self._db.transaction() as t:
-            insert_records(t, records, detail)
+            insert_records(t, records, detail, actor)
 
     def observe(self, obs: Observation, source: ChangeSource, now: datetime, *, webhook: WebhookRow | None = None,
-                bind_to: str | None = None, detail: str = "") -> Applied:
+                bind_to: str | None = None, detail: str = "", actor: str = "system") -> Applied:
         with self._db.transaction() as t:
             if webhook is not None:
                 require_aware(webhook.received_at, webhook.created_at)
                 if webhook.id in t.webhooks:
                     return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
                 t.webhooks[webhook.id] = webhook
-            return fold(t, obs, source, now, webhook.id if webhook else "", bind_to, detail)
+            return fold(t, obs, source, now, webhook.id if webhook else "", bind_to, detail, actor)
 
     def observe_answers(self, items: Sequence[tuple[Observation, datetime, str, str]]) -> list[Applied | Exception]:
         try:
@@ -104,14 +104,15 @@ class MemoryEgressLedger:
         return alone
 
     def force_status(self, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *,
-                     error: str = "", error_code: int = 0, detail: str = "") -> Applied:
+                     error: str = "", error_code: int = 0, detail: str = "", actor: str = "system") -> Applied:
         require_aware(now)
         with self._db.transaction() as t:
             current = t.egresses.get(pk)
             if current is None:
                 raise KeyError(pk)
             decision = force(current.status, target)
-            append_event(t, pk, now, source, decision.outcome, current.status, decision.status, detail=detail or error)
+            append_event(t, pk, now, source, decision.outcome, current.status, decision.status, detail=detail or error,
+                         actor=actor)
             if decision.outcome != Outcome.APPLIED:
                 return Applied(current, decision.outcome, current.status)
             changes: dict[str, Any] = {"status": target, "updated_at": now}
@@ -125,7 +126,7 @@ class MemoryEgressLedger:
 # ---- inside a transaction (the intake store uses these too) --------------------------------------------
 
 
-def insert_records(t: Tables, records: Sequence[EgressRecord], detail: str) -> None:
+def insert_records(t: Tables, records: Sequence[EgressRecord], detail: str, actor: str = "system") -> None:
     """New egresses in `starting`, each with its CREATED history row; a taken id or EG_ id is refused."""
     for r in records:
         require_aware(r.created_at, r.updated_at, r.started_at, r.ended_at)
@@ -134,11 +135,12 @@ def insert_records(t: Tables, records: Sequence[EgressRecord], detail: str) -> N
         t.egresses[r.id] = r
         if r.egress_id is not None:
             t.egress_ids[r.egress_id] = r.id
-        append_event(t, r.id, r.created_at, ChangeSource.API, Outcome.CREATED, None, r.status, detail=detail)
+        append_event(t, r.id, r.created_at, ChangeSource.API, Outcome.CREATED, None, r.status, detail=detail,
+                     actor=actor)
 
 
 def fold(t: Tables, obs: Observation, source: ChangeSource, now: datetime, event_id: str, bind_to: str | None,
-         detail: str) -> Applied:
+         detail: str, actor: str = "system") -> Applied:
     """One report folded into the ledger: adopted if unknown; with `bind_to`, the answer to our own start."""
     require_aware(now, obs.started_at, obs.ended_at)
     found = t.egresses.get(t.egress_ids.get(obs.egress_id, ""))
@@ -158,7 +160,7 @@ def fold(t: Tables, obs: Observation, source: ChangeSource, now: datetime, event
         current = found
     decision = decide(current.status, current.livekit_updated_ns, obs.status, obs.updated_at_ns)
     append_event(t, current.id, now, source, decision.outcome, current.status, decision.status,
-                 event_id=event_id, detail=detail or describe(obs))
+                 event_id=event_id, detail=detail or describe(obs), actor=actor)
     if not decision.changes_row:
         return Applied(current, decision.outcome, current.status)
     return Applied(guarded_update(t, current, changes_from(obs, decision, now)), decision.outcome, current.status)
@@ -230,6 +232,8 @@ def describe(obs: Observation) -> str:
 
 
 def append_event(t: Tables, pk: str, at: datetime, source: ChangeSource, outcome: Outcome,
-                 before: EgressStatus | None, after: EgressStatus, *, event_id: str = "", detail: str = "") -> None:
+                 before: EgressStatus | None, after: EgressStatus, *, event_id: str = "", detail: str = "",
+                 actor: str = "system") -> None:
     t.egress_events.append((pk, EgressEvent(at=at, source=source, outcome=outcome, status_before=before,
-                                            status_after=after, event_id=event_id, detail=detail[:2000])))
+                                            status_after=after, event_id=event_id, detail=detail[:2000],
+                                            actor=actor)))

@@ -101,7 +101,7 @@ class MemoryRecordingStore:
         return added
 
     def transition(self, current: Recording, after: Recording, now: datetime, detail: str,
-                   deliveries: Sequence[Delivery] = ()) -> Recording | None:
+                   deliveries: Sequence[Delivery] = (), *, actor: str = "system") -> Recording | None:
         changed_fields(current, after)  # ValueError before anything is written
         with self._outbox.lock:
             stored = self._rows.get(current.id)
@@ -109,6 +109,7 @@ class MemoryRecordingStore:
                 return None
             updated = dataclasses.replace(after, updated_at=now, version=current.version + 1)
             self._rows[current.id] = updated
-            self._events[current.id].append(RecordingEvent(now, current.status, updated.status, detail[:2000]))
+            self._events[current.id].append(RecordingEvent(now, current.status, updated.status, detail[:2000],
+                                                           actor))
             self._outbox.put(deliveries)
         return updated

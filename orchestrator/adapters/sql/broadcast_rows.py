@@ -67,14 +67,15 @@ def to_broadcast(row: Row[Any]) -> Broadcast:
 
 
 def broadcast_event_row(broadcast_id: str, at: datetime, before: str | None, after: BroadcastState,
-                        detail: str) -> dict[str, Any]:
+                        detail: str, actor: str = "system") -> dict[str, Any]:
     return {"broadcast_id": broadcast_id, "at": at, "state_before": before, "state_after": after.value,
-            "detail": detail}
+            "detail": detail, "actor": actor}
 
 
 def to_broadcast_event(row: Row[Any]) -> BroadcastEvent:
     return BroadcastEvent(at=row.at, state_before=BroadcastState(row.state_before) if row.state_before else None,
-                          state_after=BroadcastState(row.state_after), detail=row.detail)
+                          state_after=BroadcastState(row.state_after), detail=row.detail,
+                          actor=row.actor or "system")
 
 
 def run_columns(r: BroadcastRun) -> dict[str, Any]:
@@ -100,15 +101,16 @@ def to_run(row: Row[Any]) -> BroadcastRun:
 
 def run_event_row(run_id: str, at: datetime, before: str | None, after: str, detail: str, *,
                   egress_pk: str | None = None, kind: RunEventKind | None = None,
-                  destination: str | None = None) -> dict[str, Any]:
+                  destination: str | None = None, actor: str = "system") -> dict[str, Any]:
     return {"run_id": run_id, "at": at, "status_before": before, "status_after": after, "egress_pk": egress_pk,
-            "detail": detail, "kind": kind.value if kind else None, "destination": destination}
+            "detail": detail, "kind": kind.value if kind else None, "destination": destination, "actor": actor}
 
 
 def to_run_event(row: Row[Any]) -> RunEvent:
     return RunEvent(at=row.at, status_before=RunStatus(row.status_before) if row.status_before else None,
                     status_after=RunStatus(row.status_after), detail=row.detail, egress_pk=row.egress_pk,
-                    kind=RunEventKind(row.kind) if row.kind else None, destination=row.destination)
+                    kind=RunEventKind(row.kind) if row.kind else None, destination=row.destination,
+                    actor=row.actor or "system")
 
 
 def to_run_egress(row: Row[Any]) -> RunEgress:

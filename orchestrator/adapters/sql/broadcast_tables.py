@@ -42,6 +42,7 @@ broadcast_events = Table(  # 0008: the history of a broadcast itself (creation, 
     Column("state_before", String(16), nullable=True),
     Column("state_after", String(16), nullable=False),
     Column("detail", Text, nullable=False),
+    Column("actor", String(128), nullable=True),  # 0011: who asked (NULL on older rows: the service)
     Index("ix_broadcast_events_broadcast", "broadcast_id", "seq"),
 )
 
@@ -82,6 +83,7 @@ broadcast_run_events = Table(
     Column("detail", Text, nullable=False),
     Column("kind", String(24), nullable=True),  # 0008: RunEventKind; NULL on older rows
     Column("destination", String(40), nullable=True),  # 0008: the destination a re-add is about
+    Column("actor", String(128), nullable=True),  # 0011: who asked (NULL on older rows: the service)
     Index("ix_broadcast_run_events_run", "run_id", "seq"),
 )
 

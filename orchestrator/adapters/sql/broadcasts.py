@@ -60,13 +60,14 @@ class SqlBroadcastStore:
 
     # ---- broadcasts --------------------------------------------------------------------------
 
-    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str) -> None:
+    def create(self, broadcast: Broadcast, first_run: BroadcastRun | None, detail: str, *,
+               actor: str = "system") -> None:
         with self._db.write() as conn:
             conn.execute(insert(broadcasts), broadcast_columns(broadcast))
             conn.execute(insert(broadcast_events), broadcast_event_row(
-                broadcast.id, broadcast.created_at, None, broadcast.state, detail))
+                broadcast.id, broadcast.created_at, None, broadcast.state, detail, actor))
             if first_run is not None:
-                self._insert_run(conn, first_run, detail)
+                self._insert_run(conn, first_run, detail, actor)
 
     def get(self, broadcast_id: str) -> Broadcast | None:
         with self._db.read() as conn:
@@ -94,7 +95,8 @@ class SqlBroadcastStore:
                                 .order_by(broadcast_events.c.seq)).all()
         return [to_broadcast_event(r) for r in rows]
 
-    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str) -> Broadcast | None:
+    def update_broadcast(self, broadcast: Broadcast, now: datetime, detail: str, *,
+                         actor: str = "system") -> Broadcast | None:
         with self._db.write() as conn:
             before = conn.execute(select(broadcasts.c.state)
                                   .where(broadcasts.c.id == broadcast.id,
@@ -109,7 +111,7 @@ class SqlBroadcastStore:
             if row is None:
                 return None
             conn.execute(insert(broadcast_events), broadcast_event_row(
-                broadcast.id, now, before.state, broadcast.state, detail))
+                broadcast.id, now, before.state, broadcast.state, detail, actor))
             return to_broadcast(row)
 
     # ---- runs: reads -------------------------------------------------------------------------
@@ -189,7 +191,7 @@ class SqlBroadcastStore:
 
     def transition(self, run_id: str, from_statuses: Iterable[RunStatus], to: RunStatus, now: datetime,
                    detail: str, changes: RunChanges | None = None, *, egress_pk: str | None = None,
-                   kind: RunEventKind | None = None) -> BroadcastRun | None:
+                   kind: RunEventKind | None = None, actor: str = "system") -> BroadcastRun | None:
         """Among replicas racing for the same run, exactly one update matches."""
         allowed = [s.value for s in from_statuses]
         values = changes.values() if changes else {}
@@ -205,12 +207,12 @@ class SqlBroadcastStore:
             if row is None:
                 return None
             conn.execute(_INSERT_RUN_EVENT, run_event_row(run_id, now, before.status, to.value, detail,
-                                                          egress_pk=egress_pk, kind=kind))
+                                                          egress_pk=egress_pk, kind=kind, actor=actor))
             return to_run(row)
 
     def note(self, run_id: str, now: datetime, detail: str, changes: RunChanges | None = None, *,
              egress_pk: str | None = None, expected_version: int | None = None, kind: RunEventKind | None = None,
-             destination: str | None = None) -> BroadcastRun | None:
+             destination: str | None = None, actor: str = "system") -> BroadcastRun | None:
         values = changes.values() if changes else {}
         guard = [_runs.id == run_id]
         if expected_version is not None:
@@ -222,7 +224,8 @@ class SqlBroadcastStore:
             if row is None:
                 return None
             conn.execute(_INSERT_RUN_EVENT, run_event_row(run_id, now, row.status, row.status, detail,
-                                                          egress_pk=egress_pk, kind=kind, destination=destination))
+                                                          egress_pk=egress_pk, kind=kind, destination=destination,
+                                                          actor=actor))
             return to_run(row)
 
     def claim_due(self, now: datetime, grace: timedelta, instance: str, limit: int = 1000
@@ -286,12 +289,12 @@ class SqlBroadcastStore:
             .returning(*broadcast_runs.c)).all()
         return [to_run(r) for r in rows]
 
-    def _insert_run(self, conn: Connection, run: BroadcastRun, detail: str) -> bool:
+    def _insert_run(self, conn: Connection, run: BroadcastRun, detail: str, actor: str = "system") -> bool:
         dialect_insert = postgresql.insert if self._db.dialect.name == "postgresql" else sqlite.insert
         stmt = dialect_insert(broadcast_runs).on_conflict_do_nothing(
             index_elements=["broadcast_id", "seq"]).returning(_runs.id)
         if conn.execute(stmt, run_columns(run)).first() is None:
             return False
         conn.execute(_INSERT_RUN_EVENT, run_event_row(run.id, run.created_at, None, run.status.value, detail,
-                                                      kind=RunEventKind.SCHEDULED))
+                                                      kind=RunEventKind.SCHEDULED, actor=actor))
         return True

@@ -91,14 +91,14 @@ class SqlEgressLedger:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def create_many(self, records: Sequence[EgressRecord], detail: str = "") -> None:
+    def create_many(self, records: Sequence[EgressRecord], detail: str = "", *, actor: str = "system") -> None:
         """New egresses about to be started, in `starting`, each with its first history row; one transaction."""
         if records:
             with self._db.write() as conn:
-                self._writes.create(conn, records, detail)
+                self._writes.create(conn, records, detail, actor)
 
     def observe(self, obs: Observation, source: ChangeSource, now: datetime, *, webhook: WebhookRow | None = None,
-                bind_to: str | None = None, detail: str = "") -> Applied:
+                bind_to: str | None = None, detail: str = "", actor: str = "system") -> Applied:
         """Fold what LiveKit reported into the ledger, in one transaction.
 
         With `webhook`, the event id is stored in the same transaction, and an id seen before makes this a
@@ -111,7 +111,7 @@ class SqlEgressLedger:
                     if webhook is not None and not self._webhooks.insert_one(conn, webhook):
                         return Applied(None, Outcome.DUPLICATE, duplicate_event=True)
                     return self._writes.observe(conn, obs, source, now, event_id=webhook.id if webhook else "",
-                                                bind_to=bind_to, detail=detail)
+                                                bind_to=bind_to, detail=detail, actor=actor)
             except (IntegrityError, VersionConflict):
                 continue
         raise RuntimeError(f"could not record an update of {obs.egress_id} after {ATTEMPTS} attempts")
@@ -138,13 +138,13 @@ class SqlEgressLedger:
         return alone
 
     def force_status(self, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *, error: str = "",
-                     error_code: int = 0, detail: str = "") -> Applied:
+                     error_code: int = 0, detail: str = "", actor: str = "system") -> Applied:
         """A status the service decides itself: a failed start, a start deadline, an egress LiveKit lost."""
         for _ in range(ATTEMPTS):
             try:
                 with self._db.write() as conn:
                     return self._writes.force(conn, pk, target, source, now, error=error, error_code=error_code,
-                                              detail=detail)
+                                              detail=detail, actor=actor)
             except VersionConflict:
                 continue
         raise RuntimeError(f"could not update {pk} after {ATTEMPTS} attempts")

@@ -31,10 +31,11 @@ MUTABLE = ("egress_id", "kind", "room_name", "room_id", "status", "error", "erro
 
 
 def history_row(pk: str, at: datetime, source: ChangeSource, outcome: Outcome, before: EgressStatus | None,
-                after: EgressStatus, *, event_id: str = "", detail: str = "") -> dict[str, Any]:
+                after: EgressStatus, *, event_id: str = "", detail: str = "", actor: str = "system"
+                ) -> dict[str, Any]:
     return {"egress_pk": pk, "at": at, "source": source.value, "outcome": outcome.value,
             "status_before": before.value if before else None, "status_after": after.value,
-            "event_id": event_id, "detail": detail[:2000]}
+            "event_id": event_id, "detail": detail[:2000], "actor": actor}
 
 
 def with_changes(record: EgressRecord, changes: dict[str, Any], version: int) -> EgressRecord:
@@ -118,6 +119,7 @@ def event(row: Row[Any]) -> EgressEvent:
         at=m["at"], source=ChangeSource(m["source"]), outcome=Outcome(m["outcome"]),
         status_before=EgressStatus(m["status_before"]) if m["status_before"] else None,
         status_after=EgressStatus(m["status_after"]), event_id=m["event_id"], detail=m["detail"],
+        actor=m["actor"] or "system",
     )
 
 

@@ -58,14 +58,14 @@ class LedgerWrites:
         self._event_rows = Rows(egress_events, dialect, columns=[c.name for c in egress_events.columns
                                                                   if c.name != "seq"])
 
-    def create(self, conn: Connection, records: Sequence[EgressRecord], detail: str) -> None:
-        """New egresses about to be started, each with its first history row."""
+    def create(self, conn: Connection, records: Sequence[EgressRecord], detail: str, actor: str = "system") -> None:
+        """New egresses about to be started, each with its first history row (`actor`: who asked)."""
         self._egress_rows.insert(conn, [rows.columns(r) for r in records])
         self._event_rows.insert(conn, [rows.history_row(r.id, r.created_at, ChangeSource.API, Outcome.CREATED,
-                                                        None, r.status, detail=detail) for r in records])
+                                                        None, r.status, detail=detail, actor=actor) for r in records])
 
     def observe(self, conn: Connection, obs: Observation, source: ChangeSource, now: datetime, *,
-                event_id: str = "", bind_to: str | None = None, detail: str = "") -> Applied:
+                event_id: str = "", bind_to: str | None = None, detail: str = "", actor: str = "system") -> Applied:
         """Fold one report in; with `bind_to`, the answer to our own start call for that row (a row adopted
         earlier from a webhook for the same `EG_` id is merged into it). An unknown egress is adopted."""
         found = conn.execute(BY_EGRESS_ID, {"egress_id": obs.egress_id}).first()
@@ -86,14 +86,15 @@ class LedgerWrites:
 
         decision = decide(current.status, current.livekit_updated_ns, obs.status, obs.updated_at_ns)
         self.append(conn, rows.history_row(current.id, now, source, decision.outcome, current.status,
-                                           decision.status, event_id=event_id, detail=detail or rows.describe(obs)))
+                                           decision.status, event_id=event_id, detail=detail or rows.describe(obs),
+                                           actor=actor))
         if not decision.changes_row:
             return Applied(current, decision.outcome, current.status)
         updated = self.guarded_update(conn, current, rows.changes_from(obs, decision, now))
         return Applied(updated, decision.outcome, current.status)
 
     def force(self, conn: Connection, pk: str, target: EgressStatus, source: ChangeSource, now: datetime, *,
-              error: str, error_code: int, detail: str) -> Applied:
+              error: str, error_code: int, detail: str, actor: str = "system") -> Applied:
         """A status the service decides itself, as far as the domain allows (`force`)."""
         row = conn.execute(_BY_PK, {"pk": pk}).first()
         if row is None:
@@ -101,7 +102,7 @@ class LedgerWrites:
         current = rows.record(row)
         decision = force(current.status, target)
         self.append(conn, rows.history_row(pk, now, source, decision.outcome, current.status, decision.status,
-                                           detail=detail or error))
+                                           detail=detail or error, actor=actor))
         if decision.outcome != Outcome.APPLIED:
             return Applied(current, decision.outcome, current.status)
         changes: dict[str, Any] = {"status": target.value, "updated_at": now}

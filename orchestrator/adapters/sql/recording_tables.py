@@ -65,6 +65,7 @@ recording_events = Table(
     Column("status_before", String(16), nullable=True),
     Column("status_after", String(16), nullable=False),
     Column("detail", Text, nullable=False, default=""),
+    Column("actor", String(128), nullable=True),  # 0011: who asked (NULL on older rows: the service)
     Index("ix_recording_events_recording", "recording_id", "seq"),
 )
 

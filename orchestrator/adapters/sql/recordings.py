@@ -136,6 +136,7 @@ class SqlRecordingStore:
 
     def transition(
         self, current: Recording, after: Recording, now: datetime, detail: str, deliveries: Sequence[Delivery] = (),
+        *, actor: str = "system",
     ) -> Recording | None:
         """Store `after` only if nobody changed the row since `current` was read; None otherwise.
 
@@ -153,7 +154,7 @@ class SqlRecordingStore:
             if row is None:
                 return None
             updated = _recording(row)
-            _append(conn, current.id, now, current.status, updated.status, detail)
+            _append(conn, current.id, now, current.status, updated.status, detail, actor)
             self._outbox.put(conn, deliveries)
         return updated
 
@@ -162,10 +163,10 @@ class SqlRecordingStore:
 
 
 def _append(conn: Connection, recording_id: str, at: datetime, before: RecordingStatus | None,
-            after: RecordingStatus, detail: str) -> None:
+            after: RecordingStatus, detail: str, actor: str = "system") -> None:
     conn.execute(_INSERT_EVENT, {"recording_id": recording_id, "at": at,
                                  "status_before": before.value if before else None,
-                                 "status_after": after.value, "detail": detail[:2000]})
+                                 "status_after": after.value, "detail": detail[:2000], "actor": actor})
 
 
 def _columns(rec: Recording) -> dict[str, Any]:
@@ -194,4 +195,5 @@ def _recording(row: Row[Any]) -> Recording:
 def _event(row: Row[Any]) -> RecordingEvent:
     m = row._mapping
     return RecordingEvent(at=m["at"], status_before=RecordingStatus(m["status_before"]) if m["status_before"]
-                          else None, status_after=RecordingStatus(m["status_after"]), detail=m["detail"])
+                          else None, status_after=RecordingStatus(m["status_after"]), detail=m["detail"],
+                          actor=m["actor"] or "system")

@@ -113,6 +113,7 @@ egress_events = Table(
     Column("status_after", String(32), nullable=False),
     Column("event_id", String(64), nullable=False, default=""),
     Column("detail", Text, nullable=False, default=""),
+    Column("actor", String(128), nullable=True),  # 0011: who asked (NULL on older rows: the service)
     Index("ix_egress_events_egress", "egress_pk", "seq"),
 )
 

@@ -94,17 +94,17 @@ async def _act(request: Request, c: Container, who: Any, broadcast_id: str, acti
 @router.post("/broadcasts/{broadcast_id}/start")
 async def start_now(broadcast_id: str, request: Request, c: ContainerDep, who: ConsoleProducer,
                     _: FormDep) -> Response:
-    return await _act(request, c, who, broadcast_id, c.broadcasts.start_now(broadcast_id), "started")
+    return await _act(request, c, who, broadcast_id, c.broadcasts.start_now(broadcast_id, actor=who.name), "started")
 
 
 @router.post("/broadcasts/{broadcast_id}/stop")
 async def stop(broadcast_id: str, request: Request, c: ContainerDep, who: ConsoleProducer, _: FormDep) -> Response:
-    return await _act(request, c, who, broadcast_id, c.broadcasts.stop(broadcast_id), "stopping")
+    return await _act(request, c, who, broadcast_id, c.broadcasts.stop(broadcast_id, actor=who.name), "stopping")
 
 
 @router.post("/broadcasts/{broadcast_id}/cancel")
 async def cancel(broadcast_id: str, request: Request, c: ContainerDep, who: ConsoleProducer, _: FormDep) -> Response:
-    return await _act(request, c, who, broadcast_id, c.broadcasts.cancel(broadcast_id), "cancelled")
+    return await _act(request, c, who, broadcast_id, c.broadcasts.cancel(broadcast_id, actor=who.name), "cancelled")
 
 
 @router.post("/broadcasts/{broadcast_id}/preflight", response_class=HTMLResponse)
@@ -134,8 +134,8 @@ async def _update(request: Request, c: Container, who: Any, broadcast_id: str, d
                            errors=rename_rows({getattr(exc, "field", "form"): exc.message}, rows))
     SECRETS.add(*(d.stream_key or "" for d in body.add_destinations), *(d.url or "" for d in body.add_destinations))
     return await _act(request, c, who, broadcast_id, c.broadcasts.update(
-        broadcast_id, layout=body.layout, add_destinations=added, remove_destinations=body.remove_destinations),
-        notice)
+        broadcast_id, layout=body.layout, add_destinations=added, remove_destinations=body.remove_destinations,
+        actor=who.name), notice)
 
 
 @router.post("/broadcasts/{broadcast_id}/layout")

@@ -67,7 +67,7 @@ async def create_broadcast(request: Request, c: ContainerDep, who: ConsoleProduc
         body: BroadcastCreate = outcome.body
         SECRETS.add(*(d.stream_key or "" for d in body.destinations), *(d.url or "" for d in body.destinations))
         try:
-            broadcast = await c.broadcasts.create(body.to_spec())
+            broadcast = await c.broadcasts.create(body.to_spec(), actor=who.name)
             return RedirectResponse(f"/broadcasts/{broadcast.id}?notice=created", status_code=303)
         except InvalidInput as exc:
             outcome = Outcome(errors=rename_rows({exc.field: exc.message}, outcome.rows))
@@ -132,7 +132,7 @@ async def save_broadcast(broadcast_id: str, request: Request, c: ContainerDep, w
             await c.broadcasts.update(
                 broadcast_id, start_at=body.start_at, end_at=body.end_at, max_duration_s=body.max_duration_s,
                 layout=body.layout, add_destinations=body.destinations_to_add(),
-                remove_destinations=body.remove_destinations)
+                remove_destinations=body.remove_destinations, actor=who.name)
             return RedirectResponse(f"/broadcasts/{broadcast_id}?notice=saved", status_code=303)
         except InvalidInput as exc:
             outcome = Outcome(errors=rename_rows({exc.field: exc.message}, outcome.rows))

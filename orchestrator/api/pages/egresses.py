@@ -55,7 +55,7 @@ async def egress_detail(request: Request, ref: str, who: ConsoleViewer, c: Conta
 @router.post("/egresses/{ref}/stop")
 async def egress_stop(request: Request, ref: str, who: ConsoleProducer, c: ContainerDep, form: FormDep) -> Response:
     try:
-        record = await c.egresses.stop(ref)
+        record = await c.egresses.stop(ref, actor=who.name)
     except NotFound:
         return await _detail(request, ref, who, c)
     except OrchestratorError as exc:

@@ -81,5 +81,5 @@ async def recording_download(recording_id: str, c: ContainerDep, who: ConsoleVie
 @router.post("/recordings/{recording_id}/delete")
 async def recording_delete(recording_id: str, form: FormDep, c: ContainerDep, who: ConsoleProducer) -> Response:
     """Delete the stored objects (the recording stays in the catalog, deleted), then back to the list."""
-    deleted = await c.recordings.delete(recording_id, f"deleted by {who.name}")
+    deleted = await c.recordings.delete(recording_id, f"deleted by {who.name}", actor=who.name)
     return RedirectResponse(f"/recordings?deleted={deleted.id}", status_code=303)

@@ -23,14 +23,14 @@ router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"], dependencies=[D
 
 def _show(c: Container, broadcast_id: str) -> BroadcastOut:
     view = c.broadcasts.view(broadcast_id)
-    return BroadcastOut.of(view.broadcast, [RunOut.of(r, ev, eg) for r, ev, eg in view.runs])
+    return BroadcastOut.of(view.broadcast, [RunOut.of(r, ev, eg) for r, ev, eg in view.runs], history=view.history)
 
 
 @router.post("", status_code=201, response_model=BroadcastOut)
 async def create_broadcast(body: BroadcastCreate, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Schedule a broadcast (or start it now when `start_at` is left out)."""
     SECRETS.add(*(d.stream_key or "" for d in body.destinations), *(d.url or "" for d in body.destinations))
-    broadcast = await c.broadcasts.create(body.to_spec())
+    broadcast = await c.broadcasts.create(body.to_spec(), actor=who.name)
     return await run_in_threadpool(_show, c, broadcast.id)
 
 
@@ -66,14 +66,14 @@ async def update_broadcast(broadcast_id: str, body: BroadcastUpdate, c: Containe
     await c.broadcasts.update(
         broadcast_id, start_at=body.start_at, end_at=body.end_at, max_duration_s=body.max_duration_s,
         layout=body.layout, add_destinations=body.destinations_to_add(),
-        remove_destinations=body.remove_destinations)
+        remove_destinations=body.remove_destinations, actor=who.name)
     return await run_in_threadpool(_show, c, broadcast_id)
 
 
 @router.delete("/{broadcast_id}", response_model=BroadcastOut, responses={404: {"model": ErrorOut}})
 async def cancel_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Cancel: no more runs; a live run is stopped."""
-    await c.broadcasts.cancel(broadcast_id)
+    await c.broadcasts.cancel(broadcast_id, actor=who.name)
     return await run_in_threadpool(_show, c, broadcast_id)
 
 
@@ -81,7 +81,7 @@ async def cancel_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep)
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
 async def start_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Start the next scheduled run now."""
-    await c.broadcasts.start_now(broadcast_id)
+    await c.broadcasts.start_now(broadcast_id, actor=who.name)
     return await run_in_threadpool(_show, c, broadcast_id)
 
 
@@ -89,7 +89,7 @@ async def start_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) 
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
 async def stop_broadcast(broadcast_id: str, c: ContainerDep, who: ProducerDep) -> BroadcastOut:
     """Stop the live run now; it ends when LiveKit reports the egress finished."""
-    await c.broadcasts.stop(broadcast_id)
+    await c.broadcasts.stop(broadcast_id, actor=who.name)
     return await run_in_threadpool(_show, c, broadcast_id)
 
 

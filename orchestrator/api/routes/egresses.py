@@ -27,7 +27,7 @@ async def start_egress(body: EgressCreate, c: ContainerDep, who: ProducerDep) ->
     """Start an egress now. The egress is in the ledger before LiveKit is called."""
     request = body.to_request(c.storage, c.settings.public_url)
     SECRETS.add(*request.secrets())
-    record = await c.egresses.start(request)
+    record = await c.egresses.start(request, actor=who.name)
     return EgressOut.of(record)
 
 
@@ -62,7 +62,7 @@ async def show_egress(ref: str, c: ContainerDep) -> EgressOut:
 @router.post("/{ref}/stop", response_model=EgressOut,
              responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
 async def stop_egress(ref: str, c: ContainerDep, who: ProducerDep) -> EgressOut:
-    return EgressOut.of(await c.egresses.stop(ref))
+    return EgressOut.of(await c.egresses.stop(ref, actor=who.name))
 
 
 @router.patch("/{ref}", response_model=EgressOut,
@@ -73,6 +73,6 @@ async def update_egress(ref: str, body: EgressUpdate, c: ContainerDep, who: Prod
     if body.layout is not None:
         resolve_layout(body.layout, c.settings.public_url)  # known name, or 422 naming the field
     record = await c.egresses.update(ref, layout=body.layout, add_stream_urls=body.add_stream_urls,
-                                     remove_stream_urls=body.remove_stream_urls)
+                                     remove_stream_urls=body.remove_stream_urls, actor=who.name)
     return EgressOut.of(record)
 

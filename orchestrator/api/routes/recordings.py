@@ -85,7 +85,7 @@ async def download_recording(
                responses={404: {"model": ErrorOut}, 503: {"model": ErrorOut}})
 async def delete_recording(recording_id: str, c: ContainerDep, who: ProducerDep) -> RecordingOut:
     """Delete the stored objects; the recording stays in the catalog as `deleted`."""
-    return RecordingOut.of(await c.recordings.delete(recording_id))
+    return RecordingOut.of(await c.recordings.delete(recording_id, actor=who.name))
 
 
 @links.get("/{recording_id}/playlist.m3u8")

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from orchestrator.domain.broadcasts import (
     Broadcast,
+    BroadcastEvent,
     BroadcastRun,
     BroadcastSpec,
     Destination,
@@ -120,7 +121,8 @@ class RunOut(BaseModel):
             egresses=[{"id": e.egress_pk, "reason": e.reason, "created_at": e.created_at} for e in egresses or []],
             preflight=run.preflight,
             events=[{"at": e.at, "status_before": e.status_before.value if e.status_before else None,
-                     "status_after": e.status_after.value, "egress": e.egress_pk, "detail": e.detail}
+                     "status_after": e.status_after.value, "egress": e.egress_pk, "detail": e.detail,
+                     "actor": e.actor}
                     for e in events] if events is not None else None,
         )
 
@@ -139,6 +141,14 @@ class NextRunOut(BaseModel):
     def of(cls, run: BroadcastRun, b: Broadcast) -> NextRunOut:
         return cls(id=run.id, seq=run.seq, status=run.status.value, planned_start=run.planned_start,
                    planned_end=run.planned_end, timezone=b.spec.recurrence.timezone if b.spec.recurrence else "UTC")
+
+
+class BroadcastEventOut(BaseModel):
+    at: datetime
+    state_before: str | None
+    state_after: str
+    detail: str
+    actor: str  # who asked: a person's or API key's name; "system" when the service acted itself
 
 
 class BroadcastOut(BaseModel):
@@ -163,10 +173,11 @@ class BroadcastOut(BaseModel):
     updated_at: datetime
     runs: list[RunOut] | None = None
     next_run: NextRunOut | None = None  # in lists only (the detail has every run)
+    history: list[BroadcastEventOut] | None = None  # in the detail only: creation, edits, changes of state
 
     @classmethod
-    def of(cls, b: Broadcast, runs: list[RunOut] | None = None, next_run: BroadcastRun | None = None
-           ) -> BroadcastOut:
+    def of(cls, b: Broadcast, runs: list[RunOut] | None = None, next_run: BroadcastRun | None = None,
+           history: list[BroadcastEvent] | None = None) -> BroadcastOut:
         s = b.spec
         rec = s.recurrence
         return cls(
@@ -181,6 +192,9 @@ class BroadcastOut(BaseModel):
             metadata=s.metadata, callback_urls=[shown_url(u) for u in s.callback_urls], state=b.state.value,
             created_at=b.created_at, updated_at=b.updated_at, runs=runs,
             next_run=NextRunOut.of(next_run, b) if next_run is not None else None,
+            history=[BroadcastEventOut(at=e.at, state_before=e.state_before.value if e.state_before else None,
+                                       state_after=e.state_after.value, detail=e.detail, actor=e.actor)
+                     for e in history] if history is not None else None,
         )
 
 

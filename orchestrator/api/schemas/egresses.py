@@ -153,6 +153,7 @@ class EventOut(BaseModel):
     status_after: EgressStatus
     event_id: str
     detail: str
+    actor: str  # who asked: a person's or API key's name; "system" when the service acted itself
 
 
 class EgressOut(BaseModel):
@@ -198,7 +199,7 @@ class EgressOut(BaseModel):
             updated_at=rec.updated_at,
             events=[EventOut(at=e.at, source=e.source.value, outcome=e.outcome.value,
                              status_before=e.status_before, status_after=e.status_after,
-                             event_id=e.event_id, detail=e.detail) for e in events]
+                             event_id=e.event_id, detail=e.detail, actor=e.actor) for e in events]
             if events is not None else None,
         )
 

@@ -14,6 +14,7 @@ class RecordingEventOut(BaseModel):
     status_before: RecordingStatus | None
     status_after: RecordingStatus
     detail: str
+    actor: str  # who asked: a person's or API key's name; "system" when the service acted itself
 
 
 class RecordingOut(BaseModel):
@@ -50,7 +51,7 @@ class RecordingOut(BaseModel):
             broadcast_id=r.broadcast_id, rule_id=r.rule_id, started_at=r.started_at, ended_at=r.ended_at,
             created_at=r.created_at, verified_at=r.verified_at, deleted_at=r.deleted_at,
             events=[RecordingEventOut(at=e.at, status_before=e.status_before, status_after=e.status_after,
-                                      detail=e.detail) for e in events] if events is not None else None)
+                                      detail=e.detail, actor=e.actor) for e in events] if events is not None else None)
 
 
 class RecordingPage(BaseModel):

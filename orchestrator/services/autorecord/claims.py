@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.domain.egress import EgressKind, EgressRecord, EgressStatus, Origin
 from orchestrator.domain.errors import InvalidInput, OrchestratorError
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.layouts import BUILTIN_LAYOUTS, layout_url
 from orchestrator.domain.requests import (
     EgressRequest,
@@ -158,7 +159,7 @@ class Claims:
         """Start what a won claim stands for and bind the egress to it; a failure is left for the sweep."""
         try:
             request = self.request_of(claim)
-            record = await self._egresses.start(request)
+            record = await self._egresses.start(request, actor=SYSTEM.name)
         except OrchestratorError as exc:
             await self.failed(claim, exc)
             return None

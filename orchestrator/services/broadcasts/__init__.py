@@ -8,11 +8,12 @@ schedule) and `announce` (callbacks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator.domain.broadcasts import (
     Broadcast,
+    BroadcastEvent,
     BroadcastRun,
     BroadcastSpec,
     BroadcastState,
@@ -52,6 +53,7 @@ __all__ = ["BroadcastPolicy", "BroadcastService", "BroadcastView"]
 class BroadcastView:
     broadcast: Broadcast
     runs: list[tuple[BroadcastRun, list[RunEvent], list[RunEgress]]]
+    history: list[BroadcastEvent] = field(default_factory=list)  # the broadcast's own: creation, edits, state
 
 
 class BroadcastService:
@@ -99,32 +101,35 @@ class BroadcastService:
     def view(self, broadcast_id: str) -> BroadcastView:
         broadcast = self.get(broadcast_id)
         runs = [(r, self._store.events(r.id), self._store.egresses(r.id)) for r in self._store.runs_of(broadcast_id)]
-        return BroadcastView(broadcast, runs)
+        return BroadcastView(broadcast, runs, self._store.history(broadcast_id))
 
     # ---- commands ----------------------------------------------------------------------------
 
-    async def create(self, spec: BroadcastSpec) -> Broadcast:
+    # `actor`: who asked (a person's or key's name), as the history rows record it.
+
+    async def create(self, spec: BroadcastSpec, *, actor: str) -> Broadcast:
         if spec.record_filepath is not None:
             require_storage(self._can_record, "record")
-        return await self._commands.create(spec)
+        return await self._commands.create(spec, actor=actor)
 
-    async def start_now(self, broadcast_id: str) -> BroadcastRun:
-        return await self._commands.start_now(broadcast_id)
+    async def start_now(self, broadcast_id: str, *, actor: str) -> BroadcastRun:
+        return await self._commands.start_now(broadcast_id, actor=actor)
 
-    async def stop(self, broadcast_id: str) -> BroadcastRun:
-        return await self._commands.stop(broadcast_id)
+    async def stop(self, broadcast_id: str, *, actor: str) -> BroadcastRun:
+        return await self._commands.stop(broadcast_id, actor=actor)
 
-    async def cancel(self, broadcast_id: str) -> Broadcast:
-        return await self._commands.cancel(broadcast_id)
+    async def cancel(self, broadcast_id: str, *, actor: str) -> Broadcast:
+        return await self._commands.cancel(broadcast_id, actor=actor)
 
     async def update(
         self, broadcast_id: str, *, start_at: datetime | None = None, end_at: datetime | None = None,
         max_duration_s: int | None = None, layout: str | None = None,
         add_destinations: list[Destination] | None = None, remove_destinations: list[str] | None = None,
+        actor: str,
     ) -> Broadcast:
         return await self._commands.update(
             broadcast_id, start_at=start_at, end_at=end_at, max_duration_s=max_duration_s, layout=layout,
-            add_destinations=add_destinations, remove_destinations=remove_destinations)
+            add_destinations=add_destinations, remove_destinations=remove_destinations, actor=actor)
 
     async def preflight(self, broadcast_id: str) -> list[dict[str, object]]:
         """LiveKit reachable and allowed to record; each destination completes the RTMP handshake; layout answers."""

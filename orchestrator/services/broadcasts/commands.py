@@ -47,7 +47,7 @@ class BroadcastCommands:
             raise NotFound(f"no broadcast with id {broadcast_id!r}")
         return broadcast
 
-    async def create(self, spec: BroadcastSpec) -> Broadcast:
+    async def create(self, spec: BroadcastSpec, *, actor: str) -> Broadcast:
         now = self._now()
         spec = validate_spec(spec, now, self._policy.cap)
         first = occurrence(spec, 0)
@@ -56,11 +56,11 @@ class BroadcastCommands:
         broadcast = Broadcast(id=new_id("brd"), spec=spec, state=BroadcastState.ACTIVE, created_at=now,
                               updated_at=now)
         run = new_run(broadcast, 0, first, now)
-        await in_thread(self._store.create, broadcast, run, "scheduled")
+        await in_thread(self._store.create, broadcast, run, "scheduled", actor=actor)
         self._timers.schedule(run)
         return broadcast
 
-    async def start_now(self, broadcast_id: str) -> BroadcastRun:
+    async def start_now(self, broadcast_id: str, *, actor: str) -> BroadcastRun:
         """Start the next scheduled run now instead of at its planned time."""
         broadcast = await in_thread(self.get, broadcast_id)
         if broadcast.state != BroadcastState.ACTIVE:
@@ -76,41 +76,43 @@ class BroadcastCommands:
         changes = RunChanges(claimed_by=self._instance, planned_start=now,
                              planned_end=now + (run.planned_end - run.planned_start))
         claimed = await in_thread(self._store.transition, run.id, [RunStatus.SCHEDULED], RunStatus.STARTING, now,
-                                  "started by hand ahead of schedule", changes, kind=RunEventKind.STARTED_BY_HAND)
+                                  "started by hand ahead of schedule", changes, kind=RunEventKind.STARTED_BY_HAND,
+                                  actor=actor)
         if claimed is None:
             raise Conflict("the run was claimed meanwhile")
         self._timers.end_at(run.id, claimed.planned_end)
         await self._launcher.launch(claimed, LaunchReason.START)
         return await in_thread(self._store.run, run.id) or claimed
 
-    async def stop(self, broadcast_id: str) -> BroadcastRun:
+    async def stop(self, broadcast_id: str, *, actor: str) -> BroadcastRun:
         """Stop the run that is live or starting now."""
         await in_thread(self.get, broadcast_id)
         active = [r for r in await in_thread(self._store.runs_of, broadcast_id) if r.status in RUN_ACTIVE]
         if not active:
             raise Conflict("no run of this broadcast is live or starting")
-        return await self._lifecycle.stop_run(active[0], StopReason.BY_HAND)
+        return await self._lifecycle.stop_run(active[0], StopReason.BY_HAND, actor=actor)
 
-    async def cancel(self, broadcast_id: str) -> Broadcast:
+    async def cancel(self, broadcast_id: str, *, actor: str) -> Broadcast:
         """No more runs; a live run is stopped."""
         await in_thread(self.get, broadcast_id)
         now = self._now()
         await edit_broadcast(self._store, broadcast_id, now, "cancelled",
                              lambda b: replace(b, state=BroadcastState.CANCELLED)
-                             if b.state != BroadcastState.CANCELLED else None)
+                             if b.state != BroadcastState.CANCELLED else None, actor=actor)
         for run in await in_thread(self._store.runs_of, broadcast_id):
             if run.status == RunStatus.SCHEDULED:
                 await in_thread(self._store.transition, run.id, [RunStatus.SCHEDULED], RunStatus.CANCELLED, now,
-                                "cancelled", kind=RunEventKind.CANCELLED)
+                                "cancelled", kind=RunEventKind.CANCELLED, actor=actor)
                 self._timers.unschedule(run.id)
             elif run.status in RUN_ACTIVE:
-                await self._lifecycle.stop_run(run, StopReason.CANCELLED)
+                await self._lifecycle.stop_run(run, StopReason.CANCELLED, actor=actor)
         return await in_thread(self.get, broadcast_id)
 
     async def update(
         self, broadcast_id: str, *, start_at: datetime | None = None, end_at: datetime | None = None,
         max_duration_s: int | None = None, layout: str | None = None,
         add_destinations: list[Destination] | None = None, remove_destinations: list[str] | None = None,
+        actor: str,
     ) -> Broadcast:
         """Reschedule; while live, change the layout and add or remove destinations without interrupting others."""
         broadcast = await in_thread(self.get, broadcast_id)
@@ -137,17 +139,17 @@ class BroadcastCommands:
         what = [name for name, changed in (("schedule", timing), ("layout", layout is not None),
                                            ("destinations", bool(add_destinations or removed))) if changed]
         saved = await in_thread(self._store.update_broadcast, replace(broadcast, spec=new_spec), now,
-                                f"changed: {', '.join(what) or 'nothing'}")
+                                f"changed: {', '.join(what) or 'nothing'}", actor=actor)
         if saved is None:
             raise Conflict("the broadcast changed meanwhile; try again")
         if live is not None and live.egress_pk is not None:
-            await self._apply_live_changes(live, layout, add_destinations or [], removed)
+            await self._apply_live_changes(live, layout, add_destinations or [], removed, actor)
             if end_at is not None or max_duration_s is not None:
                 first = occurrence(new_spec, 0)
                 if first is not None and live.seq == 0:
                     planned_end = first[1] if end_at is not None else live.planned_start + new_spec.duration()
                     await in_thread(self._store.note, live.id, now, f"end moved to {planned_end.isoformat()}",
-                                    RunChanges(planned_end=planned_end), kind=RunEventKind.CHANGED)
+                                    RunChanges(planned_end=planned_end), kind=RunEventKind.CHANGED, actor=actor)
                     self._timers.end_at(live.id, planned_end)
         for run in runs:
             if run.status == RunStatus.SCHEDULED and timing:
@@ -155,24 +157,24 @@ class BroadcastCommands:
                 if slot is not None:
                     updated = await in_thread(self._store.note, run.id, now, "rescheduled",
                                               RunChanges(planned_start=slot[0], planned_end=slot[1]),
-                                              kind=RunEventKind.CHANGED)
+                                              kind=RunEventKind.CHANGED, actor=actor)
                     if updated is not None:
                         self._timers.schedule(updated)
         return await in_thread(self.get, broadcast_id)
 
     async def _apply_live_changes(self, run: BroadcastRun, layout: str | None, add: list[Destination],
-                                  remove: list[Destination]) -> None:
+                                  remove: list[Destination], actor: str) -> None:
         assert run.egress_pk is not None
         if layout is not None:
-            await self._egresses.update(run.egress_pk, layout=layout)
+            await self._egresses.update(run.egress_pk, layout=layout, actor=actor)
             await in_thread(self._store.note, run.id, self._now(), f"layout changed to {layout}",
-                            egress_pk=run.egress_pk, kind=RunEventKind.CHANGED)
+                            egress_pk=run.egress_pk, kind=RunEventKind.CHANGED, actor=actor)
         if add or remove:
             await self._egresses.update(run.egress_pk, add_stream_urls=[d.url for d in add],
-                                        remove_stream_urls=[d.url for d in remove])
+                                        remove_stream_urls=[d.url for d in remove], actor=actor)
             names = [f"+{d.display}" for d in add] + [f"-{d.display}" for d in remove]
             await in_thread(self._store.note, run.id, self._now(), f"destinations changed: {', '.join(names)}",
-                            egress_pk=run.egress_pk, kind=RunEventKind.CHANGED)
+                            egress_pk=run.egress_pk, kind=RunEventKind.CHANGED, actor=actor)
 
 
 def _changed_destinations(spec: BroadcastSpec, add: list[Destination], remove: list[str]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orchestrator.domain.broadcasts import BroadcastRun, LaunchReason, RunEventKind
 from orchestrator.domain.egress import EgressRecord
 from orchestrator.domain.errors import LiveKitError
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.runs import BroadcastPolicy, needs_rollover, readd_attempts, rollover_due
 from orchestrator.services.egresses import EgressLedgerService
 from orchestrator.services.ports import BroadcastStore, Clock
@@ -59,7 +60,7 @@ class LiveRunHealer:
                 return  # another replica is on it
             run = claimed
             try:
-                await self._egresses.update(claimed.egress_pk, add_stream_urls=[dest.url])
+                await self._egresses.update(claimed.egress_pk, add_stream_urls=[dest.url], actor=SYSTEM.name)
             except LiveKitError as exc:
                 await in_thread(self._store.note, run.id, self._now(), f"re-adding {dest.id} failed: {exc.message}",
                                 kind=RunEventKind.READD_FAILED, destination=dest.id)

@@ -19,6 +19,7 @@ from orchestrator.domain.callbacks import CallbackEventType
 from orchestrator.domain.egress import EgressStatus
 from orchestrator.domain.errors import LiveKitError
 from orchestrator.domain.events import WebhookNotice
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.runs import (
     BroadcastPolicy,
     Recovery,
@@ -72,7 +73,8 @@ class RunLifecycle:
             return
         await self.stop_run(run, StopReason.PLANNED_END)
 
-    async def stop_run(self, run: BroadcastRun, reason: StopReason) -> BroadcastRun:
+    async def stop_run(self, run: BroadcastRun, reason: StopReason, *, actor: str = SYSTEM.name) -> BroadcastRun:
+        """Stop a run (`actor`: who asked; the service itself at its planned end)."""
         if run.egress_pk is None:
             why = no_start_reason(run) if reason == StopReason.PLANNED_END else reason.value
             return await self._launcher.finish_without_egress(run, why)
@@ -80,9 +82,9 @@ class RunLifecycle:
         stopping = await in_thread(self._store.transition, run.id, [RunStatus.STARTING, RunStatus.LIVE],
                                    RunStatus.STOPPING, self._now(), f"stopping: {reason.value}",
                                    RunChanges(error=KEEP if error is None else error), egress_pk=run.egress_pk,
-                                   kind=RunEventKind.STOPPING)
+                                   kind=RunEventKind.STOPPING, actor=actor)
         run = stopping or await in_thread(self._store.run, run.id) or run
-        await self._stop_egress(run)
+        await self._stop_egress(run, actor)
         return await in_thread(self._store.run, run.id) or run
 
     # ---- reacting to the egress ledger ---------------------------------------------------------
@@ -215,11 +217,11 @@ class RunLifecycle:
         await self._launcher.launch(run, LaunchReason.START if run.status == RunStatus.STARTING
                                     else LaunchReason.REPLACEMENT)
 
-    async def _stop_egress(self, run: BroadcastRun) -> None:
+    async def _stop_egress(self, run: BroadcastRun, actor: str = SYSTEM.name) -> None:
         assert run.egress_pk is not None
         self._last_stop[run.id] = self._now()
         try:
-            record = await self._egresses.stop(run.egress_pk)
+            record = await self._egresses.stop(run.egress_pk, actor=actor)
         except LiveKitError as exc:
             await in_thread(self._store.note, run.id, self._now(), f"stop failed ({exc.message}); will retry",
                             egress_pk=run.egress_pk, kind=RunEventKind.STOP_FAILED)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from orchestrator.domain.broadcasts import Broadcast, BroadcastRun, BroadcastState, RunStatus, occurrence
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.ids import new_id
 from orchestrator.domain.runs import BroadcastPolicy
 from orchestrator.services.ports import BroadcastStore, Clock, Timer
@@ -30,7 +31,8 @@ def new_run(broadcast: Broadcast, seq: int, slot: tuple[datetime, datetime], now
 
 
 async def edit_broadcast(store: BroadcastStore, broadcast_id: str, now: datetime, detail: str,
-                         change: Callable[[Broadcast], Broadcast | None], *, tries: int = 3) -> Broadcast | None:
+                         change: Callable[[Broadcast], Broadcast | None], *, tries: int = 3,
+                         actor: str = SYSTEM.name) -> Broadcast | None:
     """Apply `change` to the stored broadcast as a guarded update, re-reading it when another writer won;
     `change` returns None when nothing is left to do. None if the broadcast is gone or kept changing."""
     for _ in range(tries):
@@ -38,7 +40,7 @@ async def edit_broadcast(store: BroadcastStore, broadcast_id: str, now: datetime
         changed = change(current) if current is not None else None
         if changed is None:
             return current
-        saved = await in_thread(store.update_broadcast, changed, now, detail)
+        saved = await in_thread(store.update_broadcast, changed, now, detail, actor=actor)
         if saved is not None:
             return saved
     return None

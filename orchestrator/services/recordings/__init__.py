@@ -109,8 +109,9 @@ class RecordingService:
 
     # ---- deletion and retention ----------------------------------------------------------------
 
-    async def delete(self, recording_id: str, reason: str = "deleted through the API") -> Recording:
-        return await self._retention.delete(recording_id, reason)
+    async def delete(self, recording_id: str, reason: str = "deleted through the API", *, actor: str) -> Recording:
+        """Delete a recording's stored objects at `actor`'s request (a person's or key's name)."""
+        return await self._retention.delete(recording_id, reason, actor=actor)
 
     async def retention(self, *, dry_run: bool = False, days: float | None = None) -> RetentionReport:
         return await self._retention.run(dry_run=dry_run, days=days)

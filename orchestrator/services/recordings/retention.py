@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orchestrator.domain.errors import StorageUnavailable
+from orchestrator.domain.identity import SYSTEM
 from orchestrator.domain.recordings import (
     Recording,
     RecordingKind,
@@ -41,8 +42,10 @@ class RecordingRetention:
         self._clock = clock
         self.retention_days = retention_days
 
-    async def delete(self, recording_id: str, reason: str = "deleted through the API") -> Recording:
-        """Delete the stored objects (a playlist and its segments for HLS); the record stays as `deleted`."""
+    async def delete(self, recording_id: str, reason: str = "deleted through the API", *,
+                     actor: str = SYSTEM.name) -> Recording:
+        """Delete the stored objects (a playlist and its segments for HLS); the record stays as `deleted`.
+        `actor`: who asked (the retention job: the service itself)."""
         recording = await load(self._store, recording_id)
         if recording.status == RecordingStatus.DELETED:
             return recording
@@ -57,7 +60,7 @@ class RecordingRetention:
             deleted = dataclasses.replace(recording, status=RecordingStatus.DELETED, reason=reason, deleted_at=now,
                                           next_check_at=None)
             updated = await in_thread(self._store.transition, recording, deleted, now,
-                                      f"{reason}: {len(keys)} object(s) deleted")
+                                      f"{reason}: {len(keys)} object(s) deleted", actor=actor)
             if updated is not None:
                 return updated
             recording = await load(self._store, recording_id)

@@ -6,6 +6,7 @@ Revises: 0009 (an independent head beside 0010); depends on 0003 and 0007 (recor
 Create Date: 2026-11-29
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
@@ -24,11 +25,20 @@ INDEXES = (
 )
 
 
+# History tables that record who asked for each change; NULL (older rows, and rows the service wrote without
+# naming anyone) reads as "system".
+HISTORIES = ("egress_events", "broadcast_events", "broadcast_run_events", "recording_events")
+
+
 def upgrade() -> None:
     for name, table, columns in INDEXES:
         op.create_index(name, table, columns)
+    for table in HISTORIES:  # plain ADD COLUMN (no batch copy on SQLite: see 0009)
+        op.add_column(table, sa.Column("actor", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:
+    for table in HISTORIES:
+        op.drop_column(table, "actor")
     for name, table, _ in INDEXES:
         op.drop_index(name, table_name=table)
