@@ -98,7 +98,7 @@ def _duration(form: Form) -> int | str | None:
         return None
     try:
         return round(float(minutes) * 60)
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "nan", "1e309"
         return minutes  # pydantic: "Input should be a valid integer"
 
 
