@@ -195,6 +195,21 @@ def test_a_producer_deletes_and_the_page_says_who_did(catalog: Catalog) -> None:
     assert not (catalog.volume / extra["key"]).exists()
     assert "Why it was deleted:</strong> Deleted by producer." in after
     assert "/delete" not in after and "<video" not in after and "/download" not in after
+    assert re.search(r"ready → <strong>deleted</strong> by producer", after)  # the history row's actor
+
+
+def test_a_deletion_through_the_api_names_its_key(catalog: Catalog) -> None:
+    extra = {r["kind"]: r for r in record(catalog.service, seconds=0.5)}["file"]
+    with httpx.Client(base_url=catalog.service.url, timeout=30,
+                      headers={"Authorization": f"Bearer {catalog.service.token}"}) as api:
+        key = api.post("/v1/keys", json={"name": "cleanup-job", "role": "producer"})
+        assert key.status_code == 201, key.text
+        secret = next(v for k, v in key.json().items() if isinstance(v, str) and v.startswith("eo_"))
+        assert api.delete(f"/v1/recordings/{extra['id']}",
+                          headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    with catalog.client("viewer") as http:
+        page = http.get(f"/recordings/{extra['id']}").text
+    assert "Why it was deleted:</strong> Deleted by cleanup-job through the API." in page
 
 
 def test_why_a_recording_is_missing_in_words(catalog: Catalog) -> None:

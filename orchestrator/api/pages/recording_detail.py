@@ -38,7 +38,8 @@ async def recording_page(recording_id: str, request: Request, c: ContainerDep, w
     in plain words why it is missing, deleted or partial."""
     view = await c.recordings.view(recording_id)
     r = view.recording
-    why = explain_recording(r, await run_in_threadpool(_outcome, c, r))
+    deleted_by = next((e.actor for e in reversed(view.events) if e.status_after == RecordingStatus.DELETED), "")
+    why = explain_recording(r, await run_in_threadpool(_outcome, c, r), deleted_by=deleted_by)
     return render(request, "recording.html.j2", who, title=f"Recording of {r.room_name or r.id}", r=r,
                   events=view.events, why=why, badge=STATUS_BADGE, human_size=human_size,
                   human_duration=human_duration, playable=playable(r), media_url=media_url(r),
