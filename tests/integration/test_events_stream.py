@@ -203,6 +203,6 @@ def test_last_event_id_resumes_after_that_event(replicas: Replicas) -> None:
 def test_credentials_and_bad_input(replicas: Replicas) -> None:
     assert httpx.get(f"{replicas.b}/v1/events", timeout=5).status_code == 401
     r = httpx.get(f"{replicas.b}/v1/events", params={"kind": "people"}, headers=AUTH, timeout=5)
-    assert r.status_code == 422 and r.json()["error"]["field"].startswith("kind")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "kind" and "people" in r.json()["error"]["message"]
     r = httpx.get(f"{replicas.b}/v1/events", headers={**AUTH, "Last-Event-ID": "garbage"}, timeout=5)
     assert r.status_code == 422 and r.json()["error"]["field"] == "Last-Event-ID"

@@ -27,19 +27,24 @@ HEARTBEAT_S = 15
 @router.get("", response_class=EventSourceResponse, responses={200: {"content": {"text/event-stream": {}}}})
 async def events(
     c: ContainerDep,
-    kind: Annotated[list[ChangeKind] | None, Query(description="Only these kinds (repeatable); default: all")] = None,
+    kind: Annotated[list[str] | None, Query(description="Only these kinds (repeatable): egress, run, broadcast, "
+                                                         "recording, session; default: all")] = None,
     last_event_id: Annotated[str | None, Header(description="Resume after this event's `id`")] = None,
 ) -> EventSourceResponse:
     """A Server-Sent Events stream: `event: <kind>`, `id: <cursor>`, `data: {"kind", "id", "status",
     "room_name", "at", ...}` for each change, within about a second of it, whichever replica made it; a
     comment every 15 s keeps the connection open. Sending `Last-Event-ID` (as EventSource does on reconnecting)
     first replays what changed after that event. No stream key, storage credential or callback URL is ever in it."""
+    known = {k.value for k in ChangeKind}
+    if unknown := sorted(set(kind or ()) - known):
+        raise InvalidInput("kind", f"unknown kind {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
     after = None
     if last_event_id:
         after = parse_cursor(last_event_id)
         if after is None:
             raise InvalidInput("Last-Event-ID", "is not an event id from this stream")
-    return EventSourceResponse(_stream(c.events, kind or (), after), ping=HEARTBEAT_S, sep="\n")
+    kinds = [ChangeKind(k) for k in kind or ()]
+    return EventSourceResponse(_stream(c.events, kinds, after), ping=HEARTBEAT_S, sep="\n")
 
 
 async def _stream(feed: EventFeed, kinds: Iterable[ChangeKind], after: Order | None) -> AsyncIterator[ServerSentEvent]:
