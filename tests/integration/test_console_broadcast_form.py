@@ -215,6 +215,12 @@ def test_start_now_and_stop_from_the_page(service: Served, producer: httpx.Clien
     assert stopped.status_code == 303 and stopped.headers["location"].endswith("?notice=stopping")
     wait_until(lambda: status() == "", timeout=15)
     assert '<span class="badge ended">ended</span>' in producer.get(f"{page}/runs").text
+    runs = producer.get(f"{page}/runs").text
+    assert re.search(r"Started by hand</strong> · <time[^>]*>[^<]*</time>\s*<span class=\"step-by\">by producer</span>",
+                     runs)
+    assert re.search(r"<strong>Stopping</strong>.{0,200}by producer", runs, re.S)
+    history = producer.get(page).text.split('id="broadcast-history"')[1]
+    assert re.search(r"<strong>scheduled</strong>.{0,200}by producer", history, re.S), history[:500]
 
 
 def test_list_pages_with_a_cursor(service: Served, producer: httpx.Client) -> None:

@@ -46,7 +46,8 @@ def _context(view: BroadcastView) -> dict[str, Any]:
     runs = sorted(view.runs, key=lambda r: r[0].seq, reverse=True)
     active = next((r for r, _, _ in runs if r.status in RUN_ACTIVE), None)
     upcoming = min((r for r, _, _ in runs if r.status == RunStatus.SCHEDULED), key=lambda r: r.seq, default=None)
-    return {"b": b, "runs": runs, "active": active, "zone": zone_of(b), "repeats": recurrence_words(b.spec.recurrence),
+    return {"b": b, "runs": runs, "active": active, "history": view.history, "zone": zone_of(b),
+            "repeats": recurrence_words(b.spec.recurrence),
             "upcoming": upcoming,
             "can_start": b.state == BroadcastState.ACTIVE and active is None and upcoming is not None,
             "can_stop": active is not None, "can_cancel": b.state == BroadcastState.ACTIVE,
