@@ -219,6 +219,8 @@ def test_start_now_and_stop_from_the_page(service: Served, producer: httpx.Clien
     assert re.search(r"Started by hand</strong> · <time[^>]*>[^<]*</time>\s*<span class=\"step-by\">by producer</span>",
                      runs)
     assert re.search(r"<strong>Stopping</strong>.{0,200}by producer", runs, re.S)
+    live_step = re.search(r"<strong>Live</strong> · <time[^>]*>[^<]*</time>\s*(<span class=\"step-by\">)?", runs)
+    assert live_step and live_step.group(1) is None  # the service's own step names nobody
     history = producer.get(page).text.split('id="broadcast-history"')[1]
     assert re.search(r"<strong>scheduled</strong>.{0,200}by producer", history, re.S), history[:500]
 
