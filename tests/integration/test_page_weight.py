@@ -68,7 +68,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield handle
 
 
-def _ids(service: Served) -> dict[str, str]:
+def make_examples(service: Served) -> dict[str, str]:
     """A broadcast, a rule, an egress and its recording, made as a person would."""
     env = {**os.environ, "ORCHESTRATOR_URL": service.url, "ORCHESTRATOR_API_TOKEN": service.token}
 
@@ -100,7 +100,7 @@ def _ids(service: Served) -> dict[str, str]:
 
 def test_every_console_page_loads_at_most_150_kb_of_js_and_css(service: Served) -> None:
     add_person(service, "weigher", "admin", PASSWORD)
-    ids = _ids(service)
+    ids = make_examples(service)
     cookies = session_cookies(service.url, "weigher", PASSWORD)
     over, weights = {}, {}
     with httpx.Client(base_url=service.url, cookies=cookies, timeout=30) as http:
