@@ -41,7 +41,7 @@ def seed(served: Served, title: str = "Seeded show") -> Seed:
     from tests.integration.test_console_recordings_pages import record
 
     with api(served) as http:
-        rule = http.post("/v1/rules", json={"name": "seeded rule", "enabled": False,
+        rule = http.post("/v1/rules", json={"name": f"rule of {title}", "enabled": False,
                                             "match": {"room_name_glob": "seeded-*", "metadata": {"show": "yes"}},
                                             "actions": {"composite": {}}})
         assert rule.status_code == 201, rule.text
