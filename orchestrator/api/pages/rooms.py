@@ -18,7 +18,7 @@ from .base import ConsoleViewer, render
 
 router = APIRouter(include_in_schema=False)
 
-LIST_SIZE = 100
+LIST_SIZE = 50  # as /v1/sessions
 ROOM_SESSIONS = 20
 
 

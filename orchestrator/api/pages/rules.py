@@ -3,6 +3,7 @@ metadata against the rules the auto-recorder applies)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -14,6 +15,7 @@ from orchestrator.api.deps import ContainerDep
 from orchestrator.api.schemas.rules import RuleIn, RuleOut
 from orchestrator.domain.errors import Conflict, InvalidInput, NotFound, OrchestratorError
 from orchestrator.domain.identity import Principal, Role
+from orchestrator.domain.rules import Rule
 
 from . import rules_form
 from .base import ConsoleAdmin, ConsoleViewer, FormDep, render
@@ -27,7 +29,7 @@ _DONE = {"created": "Rule created.", "saved": "Rule saved.", "enabled": "Rule en
 @router.get("/rules", response_class=HTMLResponse)
 async def rule_list(request: Request, who: ConsoleViewer, c: ContainerDep, room: str = "",
                     metadata: str = "", done: str = "") -> HTMLResponse:
-    rules = [RuleOut.of_rule(r) for r in await run_in_threadpool(c.autorecord.list_rules)]
+    rules = [_row(r) for r in await run_in_threadpool(c.autorecord.list_rules)]
     trial: dict[str, Any] | None = None
     if "room" in request.query_params:
         meta, error = rules_form.room_metadata(metadata)
@@ -115,10 +117,26 @@ async def _switch(request: Request, ref: str, who: Principal, c: ContainerDep, *
 
 async def _refused(request: Request, who: Principal, c: ContainerDep, exc: OrchestratorError) -> HTMLResponse:
     """The list again with why the change was refused (the API's message and status)."""
-    rules = [RuleOut.of_rule(r) for r in await run_in_threadpool(c.autorecord.list_rules)]
+    rules = [_row(r) for r in await run_in_threadpool(c.autorecord.list_rules)]
     status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 422
     return render(request, "rules.html.j2", who, title="Rules", rules=rules, room="", metadata="", trial=None,
                   notice="", alert=exc.message, status_code=status)
+
+
+def _row(rule: Rule) -> dict[str, Any]:
+    """A rule as a list row, its match and actions in words (plain strings: a thousand rules render in tens of
+    milliseconds, where the API's RuleOut and a template macro per row took over a second)."""
+    m = rule.match
+    if m.all_rooms:
+        matches = "every room"
+    else:
+        parts = [f"name like {m.name_glob}" if m.name_glob else "", f"name matching /{m.name_regex}/" if m.name_regex
+                 else "", f"metadata containing {json.dumps(m.metadata)}" if m.metadata is not None else ""]
+        matches = "; ".join(p for p in parts if p)
+    records = [f"composite ({rule.composite.layout})" if rule.composite else "",
+               "each track" if rule.tracks else "", "each participant" if rule.participants else ""]
+    return {"id": rule.id, "name": rule.name, "builtin": rule.builtin, "enabled": rule.enabled,
+            "priority": rule.priority, "matches": matches, "records": ", ".join(r for r in records if r) or "nothing"}
 
 
 async def _read(request: Request, form: dict[str, str]) -> rules_form.Posted:
