@@ -19,7 +19,7 @@ from tests.browser.console import PASSWORD, add_person, sign_in
 pytestmark = pytest.mark.browser
 
 
-def _context(browser: Any, width: int = 1440, **headers: str) -> Any:
+def _context(browser: Any, width: int = 1440, headers: dict[str, str] | None = None) -> Any:
     context = browser.new_context(viewport={"width": width, "height": 900})
     if headers:
         context.set_extra_http_headers(headers)
@@ -50,7 +50,7 @@ def test_sign_in_lands_on_next_and_sign_out_ends_the_session(browser: Any, conso
 
 def test_a_wrong_password_is_said_next_to_the_form_without_saying_which(browser: Any, console: Any,
                                                                           artifacts_dir: Path) -> None:
-    context = _context(browser, 375, **{"X-Forwarded-For": "198.51.100.20"})
+    context = _context(browser, 375, {"X-Forwarded-For": "198.51.100.20"})
     page = context.new_page()
     page.goto(f"{console.url}/sign-in")
     page.get_by_label("Name", exact=True).fill("viewer")
@@ -69,7 +69,7 @@ def test_a_wrong_password_is_said_next_to_the_form_without_saying_which(browser:
 
 def test_sign_in_is_throttled_after_five_failures(browser: Any, console: Any) -> None:
     add_person(console, "tess", "viewer")
-    context = _context(browser, **{"X-Forwarded-For": "198.51.100.21"})
+    context = _context(browser, headers={"X-Forwarded-For": "198.51.100.21"})
     page = context.new_page()
     page.goto(f"{console.url}/sign-in")
     for _ in range(5):
