@@ -126,6 +126,7 @@ def test_scheduled_run_goes_live_changes_layout_and_stops(page: Any, console: An
         page.get_by_role("button", name="Stop").click()
     assert dialogs == ["Stop the live run now?"]
     expect(page.locator("#run-status")).to_have_count(0, timeout=15_000)
+    expect(page.locator("#layout-form")).to_have_count(0)  # the ended broadcast's controls went too, no reload
     assert "ended" in page.locator("article.run").first.inner_text()
     assert SECRET_KEY not in page.content()
     shots(page, artifacts_dir, "broadcast-page-ended")

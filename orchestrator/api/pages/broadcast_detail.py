@@ -77,7 +77,7 @@ async def broadcast_page(broadcast_id: str, request: Request, c: ContainerDep, w
 async def broadcast_runs(broadcast_id: str, request: Request, c: ContainerDep, who: ConsoleViewer) -> HTMLResponse:
     """A live part of the page (`part`: status and controls, or the runs), re-fetched when a run or the
     broadcast changes."""
-    return await _page(request, c, who, broadcast_id, template="broadcast_live.html.j2",
+    return await _page(request, c, who, broadcast_id, template="broadcast_live.html.j2", fragment=True,
                        part="status" if request.query_params.get("part") == "status" else "runs")
 
 
