@@ -99,6 +99,8 @@ egresses = Table(
     Index("ix_egresses_room_status", "room_name", "status"),
     Index("ix_egresses_status", "status"),
     Index("ix_egresses_updated", "updated_at", "id"),  # 0011: the event stream
+    Index("ix_egresses_created", "created_at", "id"),  # 0012: the list, newest first
+    Index("ix_egresses_status_created", "status", "created_at", "id"),  # 0012: the list of one status
 )
 
 egress_events = Table(
