@@ -45,6 +45,8 @@ def status_text(page: Any) -> str:
 
 
 def test_weekly_form_preview_matches_the_scheduler(page: Any, console: Any, artifacts_dir: Path) -> None:
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
     sign_in(page, console.url, "producer", next_path="/broadcasts/new")
     assert page.locator("#timezone").input_value() == ZONE  # the viewer's zone, chosen by the page's script
     page.get_by_label("Room").fill("demo")
@@ -68,6 +70,8 @@ def test_weekly_form_preview_matches_the_scheduler(page: Any, console: Any, arti
                          recurrence=Recurrence(f"45 18 * * {','.join(sorted(days))}", ZONE, count=12))
     expected = [s.astimezone(UTC).isoformat().replace("+00:00", "Z") for s, _ in next_occurrences(spec)]
     assert shown == expected
+    asked = [u for u in urls if "/broadcasts/occurrences" in u]
+    assert asked and not any(SECRET_KEY in u or "dest_" in u for u in asked)  # only the schedule's fields
     page.get_by_label("Layout", exact=True).select_option("crop")
     expect(page.locator("#layout-preview")).to_have_attribute("src", re.compile(r"^/layouts/crop/preview\?"))
     shots(page, artifacts_dir, "broadcast-form")
