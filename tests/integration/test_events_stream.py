@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -14,16 +15,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from orchestrator.sandbox import SandboxFaults, SandboxThread, SandboxTimings
-from tests.conftest import LK_KEY, LK_SECRET, PG_ADMIN_URL
-from tests.harness import API_TOKEN, free_port, wait_until
-
-pytestmark = pytest.mark.postgres
+from tests.conftest import LK_KEY, LK_SECRET, PG_ADMIN_URL, make_settings
+from tests.harness import API_TOKEN, ServiceThread, free_port, wait_until
 
 STREAM_KEY = "sk-live-events-0123456789SECRET"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -150,6 +150,7 @@ def start_egress(url: str) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.postgres
 def test_a_change_through_replica_a_is_on_replica_bs_stream_within_2_s_without_its_key(replicas: Replicas) -> None:
     on_b = open_stream(replicas.b)
     sent = time.monotonic()
@@ -167,6 +168,7 @@ def test_a_change_through_replica_a_is_on_replica_bs_stream_within_2_s_without_i
     assert STREAM_KEY.encode() not in on_b.raw and b"rtmp://" not in on_b.raw
 
 
+@pytest.mark.postgres
 def test_only_the_kinds_asked_for(replicas: Replicas) -> None:
     broadcasts = open_stream(replicas.b, params=[("kind", "broadcast"), ("kind", "run")])
     start_egress(replicas.a)
@@ -185,6 +187,7 @@ def test_only_the_kinds_asked_for(replicas: Replicas) -> None:
     assert STREAM_KEY.encode() not in broadcasts.raw
 
 
+@pytest.mark.postgres
 def test_last_event_id_resumes_after_that_event(replicas: Replicas) -> None:
     first = open_stream(replicas.b, params={"kind": "egress"})
     one = start_egress(replicas.a)
@@ -200,9 +203,36 @@ def test_last_event_id_resumes_after_that_event(replicas: Replicas) -> None:
     assert seen["id"].encode() not in resumed.raw
 
 
+@pytest.mark.postgres
 def test_credentials_and_bad_input(replicas: Replicas) -> None:
     assert httpx.get(f"{replicas.b}/v1/events", timeout=5).status_code == 401
     r = httpx.get(f"{replicas.b}/v1/events", params={"kind": "people"}, headers=AUTH, timeout=5)
     assert r.status_code == 422 and r.json()["error"]["field"] == "kind" and "people" in r.json()["error"]["message"]
     r = httpx.get(f"{replicas.b}/v1/events", headers={**AUTH, "Last-Event-ID": "garbage"}, timeout=5)
     assert r.status_code == 422 and r.json()["error"]["field"] == "Last-Event-ID"
+
+
+def _listen_raw(url: str) -> socket.socket:
+    """A client of the stream over a plain socket: the request, the response head, and nothing more."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(f"GET /v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_TOKEN}\r\n"
+                 "Accept: text/event-stream\r\n\r\n".encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def test_a_client_that_leaves_is_forgotten_and_nothing_is_polled_for_it(tmp_path: Path) -> None:
+    sandbox = SandboxThread(api_key=LK_KEY, api_secret=LK_SECRET, faults=SandboxFaults(), timings=SandboxTimings())
+    sandbox.start()
+    service = ServiceThread(make_settings(f"sqlite:///{tmp_path / 'o.db'}", sandbox, tmp_path / "data")).start()
+    try:
+        feed = service.container.events
+        clients = [_listen_raw(service.url) for _ in range(3)]
+        wait_until(lambda: feed.listening == 3 and feed.polling, timeout=5)
+        for sock in clients:
+            sock.close()  # as a browser tab that is closed
+        wait_until(lambda: feed.listening == 0 and not feed.polling, timeout=5)
+    finally:
+        service.stop()
+        sandbox.stop()
