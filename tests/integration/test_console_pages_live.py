@@ -155,7 +155,11 @@ def test_a_producer_stops_an_egress_with_the_form_and_a_viewer_cannot(service: S
         assert no_token.status_code == 403
         stopped = producer.post(f"/egresses/{made}/stop", data={"csrf_token": csrf(page)}, follow_redirects=False)
         assert stopped.status_code == 303 and stopped.headers["location"] == f"/egresses/{made}?stopped=1"
-        assert "Stop requested" in producer.get(stopped.headers["location"]).text
+        after = producer.get(stopped.headers["location"]).text
+        assert "Stop requested" in after
+        assert '<span class="actor">by producer</span>' in after  # the stop's history row names who asked
+        assert '<span class="actor">by api-token</span>' in after  # started through the API with the token
+        assert after.count('class="actor"') == 2  # LiveKit's reports are the service's own: no name
     wait_for(lambda: egress_status(service, made) == "complete", "the egress to complete")
 
 
