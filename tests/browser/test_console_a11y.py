@@ -7,14 +7,14 @@ these: every other test runs under it). The service is the session's `console`, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import REPO_ROOT
-from tests.browser.pages import PAGE_NAMES, Seed, console_pages, seed, signed_in_state
+from tests.browser.pages import PAGE_NAMES, Seed, api, console_pages, seed, signed_in_state
 from tests.integration.served import Served
 
 AXE = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -23,10 +23,38 @@ BLOCKING = {"serious", "critical"}
 
 
 @pytest.fixture(scope="module")
-def seeded(console: Served) -> Seed:
+def seeded(console: Served) -> Iterator[Seed]:
     if not AXE.is_file():
         pytest.fail(f"{AXE} is missing: run `npm ci` (axe-core is a pinned devDependency)")
-    return seed(console, title="Accessible show")
+    made = seed(console, title="Accessible show")
+    yield made
+    with api(console) as http:  # its run is live: end it for the session's other tests
+        http.post(f"/v1/broadcasts/{made.broadcast}/stop")
+
+
+def sign_in_wrongly(page: Any) -> None:
+    page.set_extra_http_headers({"X-Forwarded-For": "198.51.100.90"})  # its own address: nobody else throttled
+    page.get_by_label("Name", exact=True).fill("nobody-at-all")
+    page.get_by_label("Password", exact=True).fill("not a password of anyone")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    assert page.get_by_role("alert").count() == 1
+
+
+def submit_empty(button: str) -> Callable[[Any], None]:
+    def submit(page: Any) -> None:
+        with page.expect_navigation():
+            page.get_by_role("button", name=button).click()
+        assert page.locator(".error").count() >= 1, "the empty form was not refused"
+    return submit
+
+
+# The same pages in a second state: a form answered with its errors beside the fields.
+STATES: dict[str, tuple[str, Callable[[Any], None]]] = {
+    "sign-in-error": ("sign-in", sign_in_wrongly),
+    "broadcast-new-errors": ("broadcast-new", submit_empty("Create broadcast")),
+    "rule-new-errors": ("rule-new", submit_empty("Create rule")),
+}
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +90,22 @@ def run_axe(page: Any) -> list[dict[str, Any]]:
     return violations
 
 
-@pytest.mark.parametrize("name", PAGE_NAMES)
+@pytest.mark.parametrize("name", PAGE_NAMES + list(STATES))
 def test_no_serious_or_critical_violation(contexts: dict[str, Any], console: Served, seeded: Seed,
                                           artifacts_dir: Path, name: str) -> None:
     """The page loaded once, checked at 1440 px, then narrowed to 375 px and checked again (as a phone shows it:
     the same document, the media queries applied)."""
-    path = "/sign-in" if name == "sign-in" else console_pages(seeded)[name]
-    page = contexts["nobody" if name == "sign-in" else "admin"].new_page()
+    base, then = STATES.get(name, (name, None))
+    path = "/sign-in" if base == "sign-in" else console_pages(seeded)[base]
+    page = contexts["nobody" if base == "sign-in" else "admin"].new_page()
     try:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         answer = page.goto(f"{console.url}{path}")
         assert answer is not None and answer.status == 200, f"{path}: {answer and answer.status}"
         assert page.url.split("?")[0] == f"{console.url}{path}", f"{path} went to {page.url}"
+        if then:
+            then(page)
         page.add_script_tag(path=str(AXE))
         failures = []
         for width in WIDTHS:
