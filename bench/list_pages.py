@@ -105,6 +105,9 @@ async def measure(small: str, large: str, rounds: int, pages: bool) -> list[tupl
             times: dict[tuple[str, str], tuple[list[float], list[float]]] = {
                 (name, label): ([], []) for name, label, _ in views}
             for n in range(rounds):
+                if n % 20 == 0:
+                    print(f"  {small.split('/')[-1]} against {large.split('/')[-1]}: round {n + 1}/{rounds}",
+                          flush=True)
                 for name, label, path in views:
                     at_small, at_large = times[(name, label)]
                     if n % 2:

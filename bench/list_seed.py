@@ -245,21 +245,28 @@ def _sessions(t: dict[str, list[dict[str, Any]]], s: Scale) -> Iterator[tuple[Ta
 # ---- databases ---------------------------------------------------------------------------------------------
 
 def sqlite_database(scale: Scale) -> str:
-    """A seeded SQLite database's URL (made once per schema; copied from the cache when asked again)."""
+    """A seeded SQLite database's URL: made once per schema; an older schema's is upgraded by the migrations
+    (as a deployment's would be: new columns read NULL on the old rows) rather than seeded again."""
     path = CACHE / f"{scale.name}-{schema_key()}.db"
     if not path.exists():
-        for old in CACHE.glob(f"{scale.name}-*.db"):  # an older schema's
-            old.unlink()
         work = path.with_suffix(".partial")
         for stale in (work, work.with_name(work.name + "-wal"), work.with_name(work.name + "-shm")):
             stale.unlink(missing_ok=True)
+        older = [old for old in CACHE.glob(f"{scale.name}-*.db") if old.stat().st_size > 0]
+        if older:
+            older[0].rename(work)
         migrate_engine = build_engine(f"sqlite:///{work}")
         migrate(migrate_engine)
         migrate_engine.dispose()
         engine = create_engine(f"sqlite:///{work}")  # a throw-away file until renamed: no fsync while seeding
         event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA synchronous = OFF"))
-        _seed(engine, scale)
+        if not older:
+            _seed(engine, scale)
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
         engine.dispose()
+        for old in CACHE.glob(f"{scale.name}-*.db"):  # an older schema's
+            old.unlink()
         work.rename(path)
     return f"sqlite:///{path}"
 
@@ -269,16 +276,21 @@ def postgres_database(scale: Scale, server: str = "postgresql://postgres@127.0.0
     admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         done = conn.execute(text("SELECT datname FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        older = None
         if done is None:
-            for (old,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                                       {"p": f"bench_lists_{scale.name}_%"}):
-                conn.execute(text(f'DROP DATABASE "{old}"'))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}_partial"'))
-            conn.execute(text(f'CREATE DATABASE "{name}_partial"'))
+            older = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p AND datname NOT LIKE "
+                                      "'%_partial'"), {"p": f"bench_lists_{scale.name}_%"}).scalar()
+            if older:  # an older schema's: upgraded by the migrations, not seeded again
+                conn.execute(text(f'ALTER DATABASE "{older}" RENAME TO "{name}_partial"'))
+            else:
+                conn.execute(text(f'CREATE DATABASE "{name}_partial"'))
     admin.dispose()
     if done is None:
         engine = build_engine(f"{server}/{name}_partial")
-        _seed(engine, scale)
+        migrate(engine)
+        if not older:
+            _seed(engine, scale)
         with engine.connect() as conn:
             conn.execute(text("COMMIT"))
             conn.execute(text("ANALYZE"))
@@ -292,8 +304,6 @@ def postgres_database(scale: Scale, server: str = "postgresql://postgres@127.0.0
 
 def _seed(engine: Engine, scale: Scale) -> None:
     started = time.monotonic()
-    if engine.dialect.name != "sqlite":
-        migrate(engine)
     templates = template_rows()
     rows = 0
     for table, batch in clone_tables(templates, scale):
@@ -308,9 +318,6 @@ def _seed(engine: Engine, scale: Scale) -> None:
             else:
                 _copy(conn, table, columns, batch)
         rows += len(batch)
-    if engine.dialect.name == "sqlite":
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
     print(f"seeded {scale.name} on {engine.dialect.name}: {rows:,} rows in {time.monotonic() - started:.0f} s",
           flush=True)
 

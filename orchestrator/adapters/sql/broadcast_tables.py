@@ -31,6 +31,8 @@ broadcasts = Table(
     Column("version", Integer, nullable=False, server_default="0"),  # 0008: edits are guarded updates
     Index("ix_broadcasts_room", "room_name"),
     Index("ix_broadcasts_updated", "updated_at", "id"),  # 0011: the event stream
+    Index("ix_broadcasts_created", "created_at", "id"),  # 0013: the list, newest first
+    Index("ix_broadcasts_state_created", "state", "created_at", "id"),  # 0013
 )
 
 broadcast_events = Table(  # 0008: the history of a broadcast itself (creation, edits, changes of state)
