@@ -81,7 +81,8 @@ def test_history_rows_without_their_autoincrement_key(tmp_path: Path) -> None:
     with engine.begin() as conn:
         BulkInsert(egresses, engine.dialect).insert(conn, _rows(egresses, 2, "h"))
         events.insert(conn, [{"egress_pk": f"egr_h{i % 2}", "at": AT, "source": "api", "outcome": "created",
-                              "status_before": None, "status_after": "starting", "event_id": "", "detail": f"d{i}"}
+                              "status_before": None, "status_after": "starting", "event_id": "", "detail": f"d{i}",
+                              "actor": "system"}
                              for i in range(5)])
     with engine.connect() as conn:
         stored = conn.execute(select(egress_events.c.seq, egress_events.c.detail, egress_events.c.at)
