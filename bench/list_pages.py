@@ -91,11 +91,11 @@ def p(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def measure(small: str, large: str, rounds: int, pages: bool) -> list[tuple[str, str, list[float],
-                                                                                  list[float]]]:
+async def measure(small: str, large: str, rounds: int, pages: bool, only: list[str] | None = None
+                  ) -> list[tuple[str, str, list[float], list[float]]]:
     views = [(name, label, path) for name, default, typical in LISTS
              for label, path in (("default", default), ("filter", typical)) if path
-             and (pages or path.startswith("/v1/"))]
+             and (pages or path.startswith("/v1/")) and (not only or name in only)]
     with tempfile.TemporaryDirectory() as tmp:
         async with service(small, Path(tmp) / "small") as a, service(large, Path(tmp) / "large") as b:
             for _, _, path in views:  # warm both: caches, first-query plans, templates
@@ -144,13 +144,14 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--api-only", action="store_true", help="skip the console pages")
+    parser.add_argument("--only", action="append", help="only this list (e.g. 'page /'); may be repeated")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     ok = True
     for backend in args.backend or ["sqlite", "postgres"]:
         with tempfile.TemporaryDirectory() as tmp:
             small, large = databases(backend, Path(tmp))
-            results = asyncio.run(measure(small, large, args.rounds, not args.api_only))
+            results = asyncio.run(measure(small, large, args.rounds, not args.api_only, args.only))
         ok = report(backend, results) and ok
     raise SystemExit(0 if ok else 1)
 
