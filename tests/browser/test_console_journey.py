@@ -6,6 +6,7 @@ page and download it. Then what a viewer may not do, and a forged cross-site for
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -73,9 +74,13 @@ def test_a_producer_schedules_watches_changes_stops_finds_plays_and_downloads(
                          recurrence=Recurrence(cron, ZONE, count=8))
     expected = [s.astimezone(UTC).isoformat().replace("+00:00", "Z") for s, _ in next_occurrences(spec)]
     assert len(expected) == 5 and expected[0] == start.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    shown_now = "JSON.stringify([...document.querySelectorAll('#occurrence-list time')]" \
-                ".map(t => t.getAttribute('datetime'))) === " + repr(str(expected).replace("'", '"').replace(" ", ""))
-    poll(page, shown_now, timeout_s=10)  # the preview, as typed, is the scheduler's chain of occurrences
+    shown = "[...document.querySelectorAll('#occurrence-list time')].map(t => t.getAttribute('datetime'))"
+    try:  # the preview, as typed (its requests are debounced), is the scheduler's chain of occurrences
+        want = json.dumps(json.dumps(expected, separators=(",", ":")))  # a JS string of JSON.stringify's text
+        poll(page, f"JSON.stringify({shown}) === {want}", timeout_s=10)
+    except AssertionError:
+        assert page.evaluate(shown) == expected  # says how they differ
+        raise
     with page.expect_navigation():
         page.get_by_role("button", name="Create broadcast").click()
     broadcast = page.url.split("/broadcasts/", 1)[1].split("?")[0]
