@@ -49,20 +49,29 @@ def submit_empty(button: str) -> Callable[[Any], None]:
     return submit
 
 
-# The same pages in a second state: a form answered with its errors beside the fields.
+def nothing(page: Any) -> None:
+    pass
+
+
+# Pages in another state: a form answered with its errors beside the fields; what a viewer sees (read-only).
 STATES: dict[str, tuple[str, Callable[[Any], None]]] = {
     "sign-in-error": ("sign-in", sign_in_wrongly),
     "broadcast-new-errors": ("broadcast-new", submit_empty("Create broadcast")),
     "rule-new-errors": ("rule-new", submit_empty("Create rule")),
+    **{f"{base}-as-viewer": (base, nothing) for base in ("now", "broadcast-detail", "recording-detail",
+                                                          "rule-detail", "rules", "egress-detail")},
 }
+# Parts a page loads after it is shown (htmx): axe waits for them.
+LOADED_LATER = {"settings": "#checks table"}
 
 
 @pytest.fixture(scope="module")
 def contexts(browser: Any, console: Served, seeded: Seed) -> Iterator[dict[str, Any]]:
-    """who -> a CSP-bypassing context: who is the signed-in admin, or nobody (for the sign-in page)."""
-    admin = signed_in_state(browser, console, "admin")
+    """who -> a CSP-bypassing context: the signed-in admin or viewer, or nobody (for the sign-in page)."""
+    people = {"admin": signed_in_state(browser, console, "admin"),
+              "viewer": signed_in_state(browser, console, "viewer"), "nobody": None}
     made = {who: browser.new_context(viewport={"width": WIDTHS[0], "height": 900}, bypass_csp=True,
-                                     storage_state=state) for who, state in (("admin", admin), ("nobody", None))}
+                                     storage_state=state) for who, state in people.items()}
     yield made
     for context in made.values():
         context.close()
@@ -97,7 +106,8 @@ def test_no_serious_or_critical_violation(contexts: dict[str, Any], console: Ser
     the same document, the media queries applied)."""
     base, then = STATES.get(name, (name, None))
     path = "/sign-in" if base == "sign-in" else console_pages(seeded)[base]
-    page = contexts["nobody" if base == "sign-in" else "admin"].new_page()
+    who = "nobody" if base == "sign-in" else "viewer" if name.endswith("-as-viewer") else "admin"
+    page = contexts[who].new_page()
     try:
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -106,6 +116,8 @@ def test_no_serious_or_critical_violation(contexts: dict[str, Any], console: Ser
         assert page.url.split("?")[0] == f"{console.url}{path}", f"{path} went to {page.url}"
         if then:
             then(page)
+        if base in LOADED_LATER:
+            page.locator(LOADED_LATER[base]).first.wait_for(timeout=30_000)
         page.add_script_tag(path=str(AXE))
         failures = []
         for width in WIDTHS:
