@@ -118,6 +118,9 @@ class EgressRequest:
     images: ImageOutput | None = None
     storage: S3Target | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Provenance, stored with the request so its recordings can be found by what made them.
+    broadcast_id: str = ""  # the broadcast whose run this egress carries
+    rule_id: str = ""  # the automatic-recording rule that started it
 
     @property
     def writes_files(self) -> bool:
@@ -159,6 +162,7 @@ class EgressRequest:
             "track_id": self.track_id, "audio_track_id": self.audio_track_id,
             "video_track_id": self.video_track_id, "identity": self.identity,
             "url": _strip_query(self.url), "outputs": outputs,
+            "broadcast_id": self.broadcast_id, "rule_id": self.rule_id,
         }
         if self.storage:
             body["storage"] = {"bucket": self.storage.bucket, "region": self.storage.region,

@@ -258,8 +258,6 @@ def test_a_forged_cross_site_form_changes_nothing(browser: Any, console: Served,
         context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a broadcast's recordings have no broadcast_id: the launcher's EgressRequest "
-                   "does not carry it and domain/recordings reads request['broadcast_id'] (rules' rule_id likewise)")
 def test_the_recordings_page_finds_a_broadcasts_recording_by_its_broadcast(
         browser: Any, console: Served, journey: dict[str, Any]) -> None:
     if "recording" not in journey:

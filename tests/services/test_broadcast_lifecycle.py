@@ -41,6 +41,7 @@ async def test_a_scheduled_run_is_claimed_once_goes_live_and_ends_at_its_planned
     run = world.only_run(b.id)
     assert (run.status, run.claimed_by, run.attempts) == (RunStatus.STARTING, "replica-1", 1)
     assert [e.reason for e in world.store.egresses(run.id)] == [LaunchReason.START]
+    assert world.egress(run).request["broadcast_id"] == b.id  # its recordings can be found by their broadcast
 
     await world.report(world.egress(run).egress_id or "", EgressStatus.ACTIVE)
     run = world.only_run(b.id)

@@ -264,3 +264,12 @@ async def test_rules_stored_before_storage_was_removed_fail_their_claims_for_goo
         assert room.sid == view.session.room_sid
     finally:
         await world.aclose()
+
+
+async def test_a_rules_egress_names_its_rule_so_its_recordings_can_be_found_by_it(world: World) -> None:
+    rule = add_rule(world, "studios", glob="studio-*")
+    world.livekit.add_room("studio-9")
+    await world.deliver()
+    [record] = world.ledger.find(room_name="studio-9")
+    assert record.request["rule_id"] == rule.id
+    assert "broadcast_id" not in record.request  # empty provenance is not stored

@@ -148,7 +148,7 @@ class Claims:
             audio_only=bool(r.get("audio_only")), preset=Preset(r["preset"]) if r.get("preset") else None,
             track_id=str(r.get("track_id", "")) if kind == EgressKind.TRACK else "",
             identity=str(r.get("identity", "")) if kind == EgressKind.PARTICIPANT else "",
-            file=file, hls=hls, storage=self._s.storage), self._s.can_record, "rule")
+            file=file, hls=hls, storage=self._s.storage, rule_id=claim.rule_id), self._s.can_record, "rule")
 
     # ---- starting ----------------------------------------------------------------------------
 

@@ -41,7 +41,8 @@ from .timers import RunTimers
 log = logging.getLogger(__name__)
 
 
-def egress_request(spec: BroadcastSpec, public_url: str, storage: S3Target | None) -> EgressRequest:
+def egress_request(spec: BroadcastSpec, public_url: str, storage: S3Target | None, broadcast_id: str = ""
+                   ) -> EgressRequest:
     """The room composite a broadcast streams: a served layout by URL, or LiveKit's built-in one by name."""
     layout, custom = (("", layout_url(public_url, spec.layout, spec.layout_options))
                       if spec.layout in LAYOUT_NAMES else (spec.layout, ""))
@@ -49,7 +50,7 @@ def egress_request(spec: BroadcastSpec, public_url: str, storage: S3Target | Non
     return EgressRequest(
         kind=EgressKind.ROOM_COMPOSITE, room_name=spec.room_name, layout=layout, custom_base_url=custom,
         preset=spec.preset, stream=StreamOutput(tuple(d.url for d in spec.destinations)), file=file,
-        storage=storage if file else None,
+        storage=storage if file else None, broadcast_id=broadcast_id,
     )
 
 
@@ -80,7 +81,7 @@ class RunLauncher:
                 ready = await self._preflighted(ready, reason)
             if not ready:
                 return
-            requests = [egress_request(b.spec, self._public_url, self._storage) for _, b in ready]
+            requests = [egress_request(b.spec, self._public_url, self._storage, b.id) for _, b in ready]
             records = await in_thread(self._egresses.prepare, requests)
             links = [(run.id, record.id, reason) for (run, _), record in zip(ready, records, strict=True)]
             await in_thread(self._store.attach_many, links, self._now())
