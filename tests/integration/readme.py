@@ -81,6 +81,10 @@ SETTLED = {
 }
 
 
+# What a person types at a command's prompt (the README says the command asks): the password, twice.
+TYPED = {"users add": "a long quick-start passphrase\n" * 2}
+
+
 def run_block(handle: Served, commands: list[str], *, settle_s: float = 30) -> list[Step]:
     """Run a block's commands in order with bash in the service's directory; `<id>` is the first id the
     block's first command printed. Stops at the first command that fails."""
@@ -93,7 +97,8 @@ def run_block(handle: Served, commands: list[str], *, settle_s: float = 30) -> l
         settled = next((pattern for words, pattern in SETTLED.items() if f"orchestrator {words}" in command), None)
         deadline = time.monotonic() + settle_s
         while True:
-            done = subprocess.run(["bash", "-c", ran], cwd=handle.cwd, env=handle.env,
+            typed = next((text for words, text in TYPED.items() if f"orchestrator {words}" in command), "")
+            done = subprocess.run(["bash", "-c", ran], cwd=handle.cwd, env=handle.env, input=typed,
                                   capture_output=True, text=True, timeout=120)
             step.exit_status, step.output = done.returncode, done.stdout + done.stderr
             if settled is None or done.returncode != 0 or settled.search(step.output):

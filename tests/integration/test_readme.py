@@ -42,6 +42,8 @@ def test_readme_quick_start_runs_as_written(tmp_path: Path) -> None:
     listed = by_command[".venv/bin/orchestrator recordings list"]
     assert "class-1" in listed and "ready" in listed
     _assert_downloaded_mp4(tmp_path / "class-1.mp4")
+    people = by_command[".venv/bin/orchestrator users list"]
+    assert "alice" in people and "admin" in people and "passphrase" not in people
 
 
 def _assert_downloaded_mp4(path: Path) -> None:
