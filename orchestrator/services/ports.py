@@ -93,6 +93,8 @@ class EgressLedger(Protocol):
 
     def get(self, ref: str) -> EgressRecord | None:
         """By our id or by LiveKit's `EG_` id."""
+    def get_many(self, pks: Iterable[str]) -> dict[str, EgressRecord]:
+        """By our ids, in one read: the ones found, by id (a list page's egresses without a query each)."""
     def history(self, pk: str) -> list[EgressEvent]: ...
     def find(self, *, room_name: str | None = None, statuses: Iterable[EgressStatus] | None = None,
              before: tuple[datetime, str] | None = None, limit: int = 50) -> list[EgressRecord]:

@@ -43,6 +43,10 @@ class MemoryEgressLedger:
         t = self._db.read()
         return t.egresses.get(ref) or t.egresses.get(t.egress_ids.get(ref, ""))
 
+    def get_many(self, pks: Iterable[str]) -> dict[str, EgressRecord]:
+        rows = self._db.read().egresses
+        return {pk: rows[pk] for pk in set(pks) if pk in rows}
+
     def history(self, pk: str) -> list[EgressEvent]:
         return [event for owner, event in self._db.read().egress_events if owner == pk]
 

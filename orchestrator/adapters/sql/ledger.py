@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A guarded update that lost to another writer (PostgreSQL replicas) is redone from a fresh read.
 ATTEMPTS = 10
+# Ids per query of get_many: well under SQLite's bound-parameter limit.
+_MANY = 500
 
 
 class SqlEgressLedger:
@@ -50,6 +52,16 @@ class SqlEgressLedger:
         with self._db.read() as conn:
             row = conn.execute(select(egresses).where(or_(egresses.c.id == ref, egresses.c.egress_id == ref))).first()
         return rows.record(row) if row else None
+
+    def get_many(self, pks: Iterable[str]) -> dict[str, EgressRecord]:
+        """By our ids: one query per `_MANY` ids (SQLite and psycopg bind each id as a parameter)."""
+        wanted = sorted(set(pks))
+        found: dict[str, EgressRecord] = {}
+        with self._db.read() as conn:
+            for at in range(0, len(wanted), _MANY):
+                for row in conn.execute(select(egresses).where(egresses.c.id.in_(wanted[at:at + _MANY]))):
+                    found[row.id] = rows.record(row)
+        return found
 
     def history(self, pk: str) -> list[EgressEvent]:
         with self._db.read() as conn:

@@ -29,24 +29,34 @@ class SessionViews:
 
     def sessions(self, *, room_name: str | None = None, open_only: bool = False,
                  limit: int = 50) -> list[SessionView]:
+        """A page of sessions in three reads, whatever its length: the sessions, their claims, their egresses
+        (each claim's egress read on its own was a query per claim: ~100 for a page of 50 sessions)."""
         sessions = self._sessions.sessions(room_name=room_name, open_only=open_only, limit=limit)
         claims = self._sessions.claims_of([s.room_sid for s in sessions])
-        return [self._view(s, [c for c in claims if c.room_sid == s.room_sid]) for s in sessions]
+        egresses = self._ledger.get_many(c.egress_pk for c in claims if c.egress_pk)
+        by_session: dict[str, list[RecordingClaim]] = {s.room_sid: [] for s in sessions}
+        for c in claims:
+            if c.room_sid in by_session:
+                by_session[c.room_sid].append(c)
+        return [_view(s, by_session[s.room_sid], egresses) for s in sessions]
 
     def session(self, room_sid: str) -> SessionView:
         session = self._sessions.get_session(room_sid)
         if session is None:
             raise NotFound(f"no room session {room_sid!r}")
-        return self._view(session, self._sessions.claims_of([room_sid]))
+        claims = self._sessions.claims_of([room_sid])
+        return _view(session, claims, self._ledger.get_many(c.egress_pk for c in claims if c.egress_pk))
 
-    def _view(self, session: RoomSession, claims: list[RecordingClaim]) -> SessionView:
-        egresses = {c.egress_pk: r for c in claims if c.egress_pk and (r := self._ledger.get(c.egress_pk))}
-        gaps: dict[str, list[Gap]] = {}
-        for rule_id in {c.rule_id for c in claims if c.action == ActionKind.COMPOSITE}:
-            spans = []
-            for c in claims:
-                if c.rule_id == rule_id and c.action == ActionKind.COMPOSITE and c.egress_pk in egresses:
-                    rec = egresses[c.egress_pk]
-                    spans.append(PartSpan(c.part, rec.started_at, rec.ended_at))
-            gaps[rule_id] = gaps_between(spans)
-        return SessionView(session, claims, egresses, gaps)
+
+def _view(session: RoomSession, claims: list[RecordingClaim], found: dict[str, EgressRecord]) -> SessionView:
+    """`found` holds the egresses of these claims (and maybe others'): only this session's are kept."""
+    egresses = {c.egress_pk: r for c in claims if c.egress_pk and (r := found.get(c.egress_pk))}
+    gaps: dict[str, list[Gap]] = {}
+    for rule_id in {c.rule_id for c in claims if c.action == ActionKind.COMPOSITE}:
+        spans = []
+        for c in claims:
+            if c.rule_id == rule_id and c.action == ActionKind.COMPOSITE and c.egress_pk in egresses:
+                rec = egresses[c.egress_pk]
+                spans.append(PartSpan(c.part, rec.started_at, rec.ended_at))
+        gaps[rule_id] = gaps_between(spans)
+    return SessionView(session, claims, egresses, gaps)
