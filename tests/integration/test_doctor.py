@@ -44,7 +44,8 @@ def test_all_ok_on_a_good_set_up(env: dict[str, str], s3_server: S3Server) -> No
     assert {name: c["status"] for name, c in checks.items()} == {
         "configuration": "ok", "database": "ok", "livekit": "ok", "clock": "ok", "storage": "ok", "webhooks": "ok"}
     assert "written, read back and deleted" in checks["storage"]["detail"]
-    assert s3_server.client().list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0  # nothing left behind
+    # nothing left behind (other modules share this S3 server and keep recordings in the bucket)
+    assert s3_server.client().list_objects_v2(Bucket=BUCKET, Prefix="orchestrator-doctor/").get("KeyCount", 0) == 0
     assert SECRET_KEY not in out and LK_SECRET not in out
 
 
