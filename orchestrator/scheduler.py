@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,20 @@ class _OverlapIsExpected(logging.Filter):
 
 
 logging.getLogger("apscheduler.scheduler").addFilter(_OverlapIsExpected())
+
+
+def _ends_quietly(key: str, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """The job as APScheduler runs it: at shutdown the executor cancels a job still running, and APScheduler would
+    log that cancellation as the job "raised an exception" (ERROR). A pass cut short by shutdown is expected, and
+    every job here is a pass the next start repeats: say it at DEBUG and end."""
+
+    async def run() -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            log.debug("%s: cut short by shutdown", key)
+
+    return run
 
 _WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
 _BROADCAST_HORIZON_S = 60.0
@@ -67,8 +82,8 @@ def build_scheduler(
             log.info("reconcile: checked %d, repaired %d, lost %d, past deadline %d, adopted %d",
                      report.checked, report.repaired, report.lost, report.deadline, report.adopted)
 
-    scheduler.add_job(reconcile, "interval", seconds=interval_s, id="reconcile", max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)
+    scheduler.add_job(_ends_quietly("reconcile", reconcile), "interval", seconds=interval_s, id="reconcile",
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)
     return scheduler
 
 
@@ -88,7 +103,7 @@ class ApsTimer:
             except Exception:
                 log.exception("timer job %s failed", key)
 
-        self._scheduler.add_job(run, "date", run_date=when, id=key, replace_existing=True,
+        self._scheduler.add_job(_ends_quietly(key, run), "date", run_date=when, id=key, replace_existing=True,
                                 misfire_grace_time=None, coalesce=True)
 
     def cancel(self, key: str) -> None:
@@ -109,7 +124,7 @@ def add_periodic(
             log.exception("%s failed", key)
 
     first = {"next_run_time": datetime.now(UTC)} if now else {}
-    scheduler.add_job(run, "interval", seconds=seconds, id=key, max_instances=1, coalesce=True,
+    scheduler.add_job(_ends_quietly(key, run), "interval", seconds=seconds, id=key, max_instances=1, coalesce=True,
                       misfire_grace_time=None, **first)
 
 
@@ -150,5 +165,5 @@ def add_autorecord_job(scheduler: AsyncIOScheduler, recorder: AutoRecorder, inte
             log.info("autorecord sweep: %d room(s) recovered late, %d session(s) closed, %d start(s) retried, "
                      "%d rolled over", report.recovered, report.closed, report.retried, report.rolled_over)
 
-    scheduler.add_job(sweep, "interval", seconds=interval_s, id=AUTORECORD_SWEEP, max_instances=1,
-                      coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)
+    scheduler.add_job(_ends_quietly(AUTORECORD_SWEEP, sweep), "interval", seconds=interval_s, id=AUTORECORD_SWEEP,
+                      max_instances=1, coalesce=True, next_run_time=datetime.now(UTC), misfire_grace_time=None)

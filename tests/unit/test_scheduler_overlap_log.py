@@ -20,3 +20,27 @@ def test_a_skipped_overlapping_run_is_debug_and_other_warnings_stay(caplog: pyte
         caplog.clear()
         aps.warning('Execution of job "%s" skipped: maximum number of running instances reached (%d)', "sweep", 1)
     assert [r.levelname for r in caplog.records] == ["DEBUG"]
+
+
+async def test_a_job_cut_short_by_shutdown_is_not_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    """APScheduler's executor cancels a job still running when the scheduler shuts down; that is no failure."""
+    import asyncio
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from orchestrator.scheduler import add_periodic
+
+    started = asyncio.Event()
+
+    async def long_pass() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    scheduler = AsyncIOScheduler()
+    add_periodic(scheduler, long_pass, 3600, "long-pass", now=True)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), 5)
+    with caplog.at_level(logging.INFO):
+        scheduler.shutdown(wait=False)
+        await asyncio.sleep(0.05)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
