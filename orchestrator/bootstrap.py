@@ -36,7 +36,7 @@ from orchestrator.local_sandbox import LocalSandbox
 from orchestrator.logs import SECRETS
 from orchestrator.metrics import Metrics
 from orchestrator.sandbox_restart import forget_previous_sandbox
-from orchestrator.scheduler import AUTORECORD_SWEEP, ApsTimer, add_service_jobs
+from orchestrator.scheduler import AUTORECORD_SWEEP, LIVEKIT_WARM, ApsTimer, add_service_jobs
 from orchestrator.services.autorecord import AutoRecorder, AutoRecordSettings
 from orchestrator.services.broadcasts import BroadcastPolicy, BroadcastService
 from orchestrator.services.callbacks import CallbackService
@@ -152,8 +152,10 @@ class Container:
         if self.sandbox is not None:
             await forget_previous_sandbox(self.ledger, self.egresses, self.autorecord)
             await self.sandbox.start()
-            # The first sweep waits for the sandbox's first webhooks, which wait until this service listens.
+            # The first sweep waits for the sandbox's first webhooks, which wait until this service listens; the
+            # first connections opened ahead of need wait for the sandbox to listen (it binds in the background).
             self.scheduler.pause_job(AUTORECORD_SWEEP)
+            self.scheduler.pause_job(LIVEKIT_WARM)
             self._sandbox_ready = asyncio.create_task(self._when_sandbox_ready(self.sandbox), name="sandbox-ready")
         self.scheduler.start()
         self._delivery = asyncio.create_task(self.callbacks.run(), name="callback-delivery")
@@ -167,6 +169,7 @@ class Container:
                         self.settings.public_url)
         finally:
             self.scheduler.modify_job(AUTORECORD_SWEEP, next_run_time=utcnow())
+            self.scheduler.modify_job(LIVEKIT_WARM, next_run_time=utcnow())
 
     async def keep_warm(self) -> None:
         """Connections to LiveKit open ahead of a burst of start calls (ORCHESTRATOR_LIVEKIT_WARM_CONNECTIONS)."""

@@ -48,6 +48,7 @@ def _ends_quietly(key: str, job: Callable[[], Awaitable[None]]) -> Callable[[], 
 
     return run
 
+LIVEKIT_WARM = "livekit-warm-connections"
 _WARM_EVERY_S = 20.0  # well inside the 50 s an idle connection to LiveKit is kept
 _BROADCAST_HORIZON_S = 60.0
 
@@ -63,7 +64,7 @@ def add_service_jobs(
     add_recording_jobs(scheduler, recordings, settings.recordings_verify_interval_s,
                        settings.recordings_retention_interval_s)
     add_autorecord_job(scheduler, autorecord, settings.autorecord_sweep_s)
-    add_periodic(scheduler, keep_warm, _WARM_EVERY_S, "livekit-warm-connections", now=True)
+    add_periodic(scheduler, keep_warm, _WARM_EVERY_S, LIVEKIT_WARM, now=True)
 
 
 def build_scheduler(

@@ -160,10 +160,13 @@ def test_a_change_through_replica_a_is_on_replica_bs_stream_within_2_s_without_i
     assert event["event"] == "egress" and event["id"]
     assert {"kind", "id", "status", "room_name", "at"} <= event["data"].keys()
     assert event["data"]["room_name"] == "studio"
-    on_b.until(lambda ev: ev["data"]["id"] == egress["id"] and ev["data"]["status"] == "active", timeout=10)
+    # A row that changed twice between two polls is sent once, with its latest status: the first event may already
+    # say active. How soon the sandbox's egress goes active is its own business; the 2 s above is the stream's.
+    if event["data"]["status"] != "active":
+        on_b.until(lambda ev: ev["data"]["id"] == egress["id"] and ev["data"]["status"] == "active", timeout=30)
     httpx.post(f"{replicas.a}/v1/egresses/{egress['id']}/stop", headers=AUTH, timeout=30)
     on_b.until(lambda ev: ev["data"]["id"] == egress["id"] and ev["data"]["status"] in ("complete", "failed"),
-               timeout=10)
+               timeout=30)
     on_b.stop.set()
     assert STREAM_KEY.encode() not in on_b.raw and b"rtmp://" not in on_b.raw
 
